@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything Berth needs to build and test on Debian 12. Idempotent:
+# packages already present are left alone and apt is only asked when one is
+# missing.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential meson ninja-build pkg-config clang clang-format
+	libclang-rt-14-dev
+	# libraries
+	libjansson-dev libseccomp-dev libcap-dev libmnl-dev
+	# tests
+	libcmocka-dev python3-pytest busybox-static iproute2 procps util-linux
+	# real clients and reference runtimes
+	containerd podman crun runc
+	# benchmarks
+	hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,16 @@
+/* hooks.h - run OCI hooks with the container state on their stdin. */
+#ifndef BERTH_HOOKS_H
+#define BERTH_HOOKS_H
+
+#include "error.h"
+#include "oci/config.h"
+
+/* Run every hook in HOOKS in order; KIND names them in errors.  Each gets
+ * STATE_JSON on stdin; a non-zero exit, a signal or its timeout is an error
+ * and the remaining hooks are not run. */
+int berth_hooks_run (const struct oci_hooks *hooks, const char *kind,
+                     const char *state_json, berth_error_t *err);
+
+const char *berth_hook_kind_name (enum oci_hook_kind k);
+
+#endif

@@ -1,0 +1,269 @@
+/* ps, list, events: read-only views of containers. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json.h"
+#include "utils.h"
+
+static int
+format_opt (const char *val, bool *json, berth_error_t *err)
+{
+  if (strcmp (val, "json") == 0)
+    *json = true;
+  else if (strcmp (val, "table") == 0)
+    *json = false;
+  else
+    return berth_make_error (err, EINVAL, "--format: unknown format `%s`", val);
+  return 0;
+}
+
+static bool
+has_pid (const pid_t *pids, size_t n, long pid)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (pids[i] == pid)
+      return true;
+  return false;
+}
+
+/* Run ps(1) with ARGS and keep the header and the container's lines. */
+static int
+ps_table (char **args, const pid_t *pids, size_t n, berth_error_t *err)
+{
+  cleanup_file FILE *f = NULL;
+  cleanup_free char *cmd = NULL, *line = NULL;
+  size_t cap = 0, i, len = 0;
+  int pid_col = -1;
+  bool header = true;
+
+  cmd = xstrdup ("ps");
+  for (i = 0; args[i]; i++)
+    {
+      char *next = NULL;
+      if (strpbrk (args[i], "'\\"))
+        return berth_make_error (err, EINVAL, "ps: invalid argument `%s`",
+                                 args[i]);
+      xasprintf (&next, "%s '%s'", cmd, args[i]);
+      free (cmd);
+      cmd = next;
+    }
+  if (i == 0)
+    {
+      free (cmd);
+      cmd = xstrdup ("ps -ef");
+    }
+  f = popen (cmd, "re");
+  if (f == NULL)
+    return berth_make_error (err, errno, "run `%s`", cmd);
+  while (getline (&line, &cap, f) > 0)
+    {
+      char *save = NULL, *tok, *copy = xstrdup (line);
+      int col = 0;
+      long pid = -1;
+      for (tok = strtok_r (copy, " \t\n", &save); tok;
+           tok = strtok_r (NULL, " \t\n", &save), col++)
+        {
+          if (header && strcmp (tok, "PID") == 0)
+            pid_col = col;
+          else if (!header && col == pid_col)
+            pid = strtol (tok, NULL, 10);
+        }
+      free (copy);
+      if (header)
+        {
+          if (pid_col < 0)
+            {
+              pclose (steal_pointer (&f));
+              return berth_make_error (err, EINVAL,
+                                       "ps: no PID column in the output");
+            }
+          fputs (line, stdout);
+          header = false;
+        }
+      else if (has_pid (pids, n, pid))
+        fputs (line, stdout);
+      len++;
+    }
+  pclose (steal_pointer (&f));
+  return 0;
+}
+
+int
+cmd_ps (struct cli *cli, int argc, char **argv, berth_error_t *err)
+{
+  static const struct option opts[]
+      = { { "format", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+  cleanup_free pid_t *pids = NULL;
+  bool json = false;
+  size_t n = 0, i;
+  int c;
+
+  opterr = 0;
+  while ((c = getopt_long_only (argc, argv, "+f:", opts, NULL)) != -1)
+    {
+      if (c != 'f')
+        return berth_make_error (err, EINVAL, "unknown option `%s`",
+                                 argv[optind - 1]);
+      if (format_opt (optarg, &json, err) < 0)
+        return -1;
+    }
+  if (argc - optind < 1)
+    return berth_make_error (err, EINVAL,
+                             "usage: ps [--format table|json] <container-id> "
+                             "[ps options]");
+  if (berth_container_pids (&cli->rt, argv[optind], &pids, &n, err) < 0)
+    return -1;
+  if (!json)
+    return ps_table (argv + optind + 1, pids, n, err);
+  printf ("[");
+  for (i = 0; i < n; i++)
+    printf ("%s%d", i ? "," : "", (int)pids[i]);
+  printf ("]\n");
+  return 0;
+}
+
+static void
+list_table (json_t *arr, bool quiet)
+{
+  size_t i;
+  json_t *c;
+
+  if (!quiet)
+    printf ("%-12s%-12s%-12s%-40s%-32s%s\n", "ID", "PID", "STATUS", "BUNDLE",
+            "CREATED", "OWNER");
+  json_array_foreach (arr, i, c)
+  {
+    const char *id = json_string_value (json_object_get (c, "id"));
+    if (quiet)
+      {
+        printf ("%s\n", id);
+        continue;
+      }
+    printf ("%-11s %-11lld %-11s %-39s %-31s %s\n", id,
+            (long long)json_integer_value (json_object_get (c, "pid")),
+            json_string_value (json_object_get (c, "status")),
+            json_string_value (json_object_get (c, "bundle")),
+            json_string_value (json_object_get (c, "created")),
+            json_string_value (json_object_get (c, "owner")));
+  }
+}
+
+int
+cmd_list (struct cli *cli, int argc, char **argv, berth_error_t *err)
+{
+  static const struct option opts[]
+      = { { "format", required_argument, NULL, 'f' },
+          { "quiet", no_argument, NULL, 'q' },
+          { NULL, 0, NULL, 0 } };
+  cleanup_json json_t *arr = NULL;
+  bool json = false, quiet = false;
+  int c;
+
+  opterr = 0;
+  while ((c = getopt_long_only (argc, argv, "+f:q", opts, NULL)) != -1)
+    {
+      if (c == 'q')
+        quiet = true;
+      else if (c != 'f' || format_opt (optarg, &json, err) < 0)
+        return *err ? -1
+                    : berth_make_error (err, EINVAL, "unknown option `%s`",
+                                        argv[optind - 1]);
+    }
+  if (berth_container_list (&cli->rt, &arr, err) < 0)
+    return -1;
+  if (json)
+    {
+      cleanup_free char *s = bjson_dump (arr, false);
+      printf ("%s\n", s);
+    }
+  else
+    list_table (arr, quiet);
+  return 0;
+}
+
+/* "5s", "100ms", "1m" or plain seconds. */
+static int
+parse_interval (const char *s, long *ms, berth_error_t *err)
+{
+  char *end;
+  double v = strtod (s, &end);
+  if (end == s || v < 0)
+    return berth_make_error (err, EINVAL, "--interval: invalid `%s`", s);
+  if (strcmp (end, "ms") == 0)
+    *ms = (long)v;
+  else if (strcmp (end, "s") == 0 || *end == '\0')
+    *ms = (long)(v * 1000);
+  else if (strcmp (end, "m") == 0)
+    *ms = (long)(v * 60000);
+  else
+    return berth_make_error (err, EINVAL, "--interval: invalid unit in `%s`",
+                             s);
+  if (*ms <= 0)
+    return berth_make_error (err, EINVAL, "--interval: must be positive");
+  return 0;
+}
+
+static int
+print_stats (struct cli *cli, const char *id, berth_error_t *err)
+{
+  cleanup_json json_t *data = NULL, *ev = NULL;
+  cleanup_free char *s = NULL;
+  if (berth_container_stats (&cli->rt, id, &data, err) < 0)
+    return -1;
+  ev = json_pack ("{s:s,s:s,s:O}", "type", "stats", "id", id, "data", data);
+  s = bjson_dump (ev, false);
+  printf ("%s\n", s);
+  fflush (stdout);
+  return 0;
+}
+
+int
+cmd_events (struct cli *cli, int argc, char **argv, berth_error_t *err)
+{
+  static const struct option opts[]
+      = { { "stats", no_argument, NULL, 's' },
+          { "interval", required_argument, NULL, 'i' },
+          { NULL, 0, NULL, 0 } };
+  bool once = false;
+  long ms = 5000;
+  int c;
+
+  opterr = 0;
+  while ((c = getopt_long_only (argc, argv, "+", opts, NULL)) != -1)
+    {
+      if (c == 's')
+        once = true;
+      else if (c != 'i' || parse_interval (optarg, &ms, err) < 0)
+        return *err ? -1
+                    : berth_make_error (err, EINVAL, "unknown option `%s`",
+                                        argv[optind - 1]);
+    }
+  if (cli_expect_args (argc, optind, 1, "events [--stats] <container-id>", err)
+      < 0)
+    return -1;
+  if (once)
+    return print_stats (cli, argv[optind], err);
+  for (;;)
+    {
+      struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+      if (print_stats (cli, argv[optind], err) < 0)
+        {
+          /* The container went away: the stream ends.  */
+          if (strstr ((*err)->msg, "not running") || (*err)->status == ENOENT)
+            {
+              berth_error_release (err);
+              return 0;
+            }
+          return -1;
+        }
+      nanosleep (&ts, NULL);
+    }
+}
