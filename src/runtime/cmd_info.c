@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,8 +132,26 @@ cmd_ps (struct cli *cli, int argc, char **argv, berth_error_t *err)
   return 0;
 }
 
+/* runc shows the user owning the container's state directory. */
+static char *
+owner_name (const char *root, const char *id)
+{
+  cleanup_free char *dir = NULL;
+  struct stat st;
+  struct passwd *pw;
+  char *r;
+  xasprintf (&dir, "%s/%s", root, id);
+  if (stat (dir, &st) < 0)
+    return xstrdup ("");
+  pw = getpwuid (st.st_uid);
+  if (pw)
+    return xstrdup (pw->pw_name);
+  xasprintf (&r, "#%u", (unsigned) st.st_uid);
+  return r;
+}
+
 static void
-list_table (json_t *arr, bool quiet)
+list_table (const char *root, json_t *arr, bool quiet)
 {
   size_t i;
   json_t *c;
@@ -147,12 +167,14 @@ list_table (json_t *arr, bool quiet)
         printf ("%s\n", id);
         continue;
       }
-    printf ("%-11s %-11lld %-11s %-39s %-31s %s\n", id,
-            (long long)json_integer_value (json_object_get (c, "pid")),
-            json_string_value (json_object_get (c, "status")),
-            json_string_value (json_object_get (c, "bundle")),
-            json_string_value (json_object_get (c, "created")),
-            json_string_value (json_object_get (c, "owner")));
+    {
+      cleanup_free char *owner = owner_name (root, id);
+      printf ("%-11s %-11lld %-11s %-39s %-31s %s\n", id,
+              (long long) json_integer_value (json_object_get (c, "pid")),
+              json_string_value (json_object_get (c, "status")),
+              json_string_value (json_object_get (c, "bundle")),
+              json_string_value (json_object_get (c, "created")), owner);
+    }
   }
 }
 
@@ -185,7 +207,7 @@ cmd_list (struct cli *cli, int argc, char **argv, berth_error_t *err)
       printf ("%s\n", s);
     }
   else
-    list_table (arr, quiet);
+    list_table (cli->rt.root, arr, quiet);
   return 0;
 }
 

@@ -197,6 +197,14 @@ main (int argc, char **argv, char **envp)
   first = parse_global (&cli, argc, argv, &err);
   if (first < 0)
     goto fail;
+  if (cli.log_path)
+    {
+      /* Like runc: --log names a file that exists after the call. */
+      int fd = open (cli.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                     0600);
+      if (fd >= 0)
+        close (fd);
+    }
   if (cli.debug)
     {
       cli.rt.debug = debug_sink;

@@ -68,8 +68,8 @@ def tail(path, n=40):
 
 def run_pty(argv, env=None, timeout=60):
     """Runs ARGV with a new pty as its controlling terminal and stdio (the
-    way a person at a terminal runs it); returns (exit code, output with
-    \\r\\n turned into \\n)."""
+    way a person at a terminal runs it); returns (exit code, output without
+    carriage returns)."""
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
@@ -112,7 +112,9 @@ def run_pty(argv, env=None, timeout=60):
     if pid is not None:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
-    text = out.decode(errors="replace").replace("\r\n", "\n")
+    # Carriage returns dropped: the container's pty and the client's raw
+    # mode give "\r\r\n" line ends.
+    text = out.decode(errors="replace").replace("\r", "")
     if timed_out:
         raise AssertionError("%s timed out after %ss; output: %r"
                              % (" ".join(argv), timeout, text))
@@ -180,9 +182,30 @@ def cgroup_dirs(name):
             if os.path.isdir(os.path.join(h, name.strip("/")))]
 
 
+def cgroup_tree_pids(name):
+    """PIDs in cgroup /NAME or below it, in any hierarchy."""
+    pids = set()
+    for top in cgroup_dirs(name):
+        for d, _, files in os.walk(top):
+            if "cgroup.procs" in files:
+                try:
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        pids.update(int(l) for l in f if l.strip())
+                except OSError:
+                    pass
+    return sorted(pids)
+
+
 def remove_cgroup_tree(name):
-    """Removes cgroup /NAME and everything below it in every hierarchy
-    (processes must be gone); returns the directories that stayed."""
+    """Kills what is left in cgroup /NAME (a cgroup only the tests use),
+    removes it and everything below it in every hierarchy; returns the
+    directories that stayed."""
+    for _ in range(3):
+        pids = cgroup_tree_pids(name)
+        if not pids:
+            break
+        kill_pids(pids)
+        wait_for(lambda: not [p for p in pids if pid_alive(p)], timeout=5)
     left = []
     for top in cgroup_dirs(name):
         subs = sorted((os.path.join(d, n) for d, ds, _ in os.walk(top)

@@ -377,6 +377,7 @@ def test_cgroup_memory_limit_enforced(bundle, runtime):
                "x=$(head -c 48000000 /dev/zero | tr '\\0' a); echo alive",
                check=False)
     assert "alive" not in p.stdout
+    assert p.returncode != 0
 
 
 def _blkio_weight_file():

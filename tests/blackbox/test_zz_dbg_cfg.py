@@ -1,7 +1,8 @@
-from config_helpers import *
-def test_dbg(bundle, runtime):
-    p = run_sh(runtime, bundle, "x=$(head -c 48000000 /dev/zero | tr '\\0' a); echo alive", check=False)
-    print(repr(p.stdout), repr(p.stderr), p.returncode)
-    bundle.config["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
-    p = run_sh(runtime, bundle, "x=$(head -c 48000000 /dev/zero | tr '\\0' a); echo alive", check=False)
-    print(repr(p.stdout), repr(p.stderr), p.returncode)
+from test_config_hooks import *
+def test_dbg(bundle, runtime, tmp_path):
+    hooks = Hooks(bundle, tmp_path)
+    hooks.add_all()
+    bundle.set_args("sh", "-c", "echo process >> /tmp/log")
+    cid = runtime.new_id()
+    p = _create(runtime, bundle, cid, tmp_path)
+    print(p.returncode, read(str(tmp_path / "create.err")), hooks.kinds(), runtime.state(cid))

@@ -40,6 +40,15 @@
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x00000001
 #endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef MOUNT_ATTR_NOEXEC
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
 #ifndef MOUNT_ATTR__ATIME
 #define MOUNT_ATTR__ATIME 0x00000070
 #endif
@@ -429,19 +438,48 @@ check_no_symlink (struct rootfs_ctx *c, int targetfd, const char *dest,
   return 0;
 }
 
-/* sysfs cannot be mounted from a user namespace that does not own the
- * network namespace; bind the host's /sys instead, as runc does.  */
-static int
-mount_sysfs_bind (struct rootfs_ctx *c, const struct oci_mount *m, int target,
-                  berth_error_t *err)
+/* Filesystems a user namespace may be refused even as its root: sysfs
+ * when it does not own the network namespace, mqueue when it does not own
+ * the IPC namespace.  Like runc, bind the host's instance instead.  */
+static const char *
+host_fallback (const struct oci_mount *m)
 {
+  if (strcmp (m->type, "sysfs") == 0)
+    return "/sys";
+  if (strcmp (m->type, "mqueue") == 0)
+    return "/dev/mqueue";
+  return NULL;
+}
+
+static int
+mount_host_bind (struct rootfs_ctx *c, const struct oci_mount *m,
+                 const char *src, int target, berth_error_t *err)
+{
+  struct berth_mount_attr attr = { 0 };
   cleanup_close int mnt = -1;
 
-  mnt = bind_onto (c->rootfd, c->root, "/sys", -1, target, m->destination, true,
+  mnt = bind_onto (c->rootfd, c->root, src, -1, target, m->destination, true,
                    err);
   if (mnt < 0)
+    return berth_error_wrap (err,
+                             "mount `%s` (type `%s`) in a user namespace: "
+                             "binding the host's `%s` instead",
+                             m->destination, m->type, src);
+  if (finish_mount (mnt, m, true, err) < 0)
     return -1;
-  return finish_mount (mnt, m, true, err);
+  /* The host's submounts come along (/sys/fs/cgroup/...) and the container
+   * could unmount whatever we put over them: make them as restricted as
+   * the mount asked for the top.  */
+  attr.attr_set = (m->flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0)
+                  | (m->flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0)
+                  | (m->flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0)
+                  | (m->flags & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0);
+  if (attr.attr_set
+      && sys_mount_setattr (mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0
+      && errno != ENOSYS)
+    return berth_make_error (err, errno, "restrict the mounts below `%s`",
+                             m->destination);
+  return 0;
 }
 
 static int
@@ -449,7 +487,7 @@ mount_fs_entry (struct rootfs_ctx *c, const struct oci_mount *m,
                 berth_error_t *err)
 {
   cleanup_close int target = -1, mnt = -1;
-  bool is_proc = strcmp (m->type, "proc") == 0;
+  const char *fallback = c->o->userns ? host_fallback (m) : NULL;
   bool is_sys = strcmp (m->type, "sysfs") == 0;
   char buf[32];
 
@@ -457,21 +495,21 @@ mount_fs_entry (struct rootfs_ctx *c, const struct oci_mount *m,
                                      err);
   if (target < 0)
     return -1;
-  if ((is_proc || is_sys)
+  if ((is_sys || strcmp (m->type, "proc") == 0)
       && check_no_symlink (c, target, m->destination, err) < 0)
     return -1;
-  if (is_sys && c->o->userns && !c->cfg->ns[OCI_NS_NET].present)
-    return mount_sysfs_bind (c, m, target, err);
+  if (fallback && is_sys && !c->cfg->ns[OCI_NS_NET].present)
+    return mount_host_bind (c, m, fallback, target, err);
   if (mount (m->source ? m->source : m->type, fd_path (target, buf), m->type,
              m->flags, m->data)
       < 0)
     {
-      /* A joined network namespace may belong to another user namespace.  */
-      if (is_sys && c->o->userns && errno == EPERM)
-        return mount_sysfs_bind (c, m, target, err);
-      return berth_make_error (err, errno, "mount `%s` on `%s` (type `%s`)",
+      if (fallback && errno == EPERM)
+        return mount_host_bind (c, m, fallback, target, err);
+      return berth_make_error (err, errno, "mount `%s` on `%s` (type `%s`%s%s)",
                                m->source ? m->source : m->type, m->destination,
-                               m->type);
+                               m->type, m->data ? ", options " : "",
+                               m->data ? m->data : "");
     }
   mnt = safe_openat (c->rootfd, c->root, m->destination, O_PATH | O_DIRECTORY,
                      0, err);
@@ -1177,8 +1215,12 @@ linux_rootfs_finalize (const struct linux_rootfs_opts *o, berth_error_t *err)
   for (i = 0; cfg->readonly_paths && cfg->readonly_paths[i]; i++)
     if (readonly_path (&c, cfg->readonly_paths[i], err) < 0)
       return -1;
-  if (cfg->root_readonly && remount_bind (rootfd, "/", MS_RDONLY, 0, err) < 0)
-    return -1;
+  /* By name, not through /proc/self/fd: the config may not mount /proc.  */
+  if (cfg->root_readonly
+      && mount (NULL, "/", NULL,
+                MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags (rootfd, 0), NULL)
+             < 0)
+    return berth_make_error (err, errno, "remount `/` read-only");
   if (cfg->rootfs_propagation
       && mount (NULL, "/", NULL, cfg->rootfs_propagation, NULL) < 0)
     return berth_make_error (err, errno, "set propagation of `/`");

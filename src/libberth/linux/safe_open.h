@@ -9,15 +9,16 @@
  * typically by mounting onto fd_path(fd).
  *
  * Resolution uses openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).  When
- * the kernel lacks openat2 (ENOSYS, Linux < 5.6) or the environment has
+ * openat2 is unavailable (ENOSYS before Linux 5.6, or EPERM from a seccomp
+ * profile older than the syscall; probed once) or the environment has
  * BERTH_TEST_NO_OPENAT2=1 (fault injection for the test suite), a userspace
  * walk does the same job: one component at a time with
  * O_PATH|O_NOFOLLOW, symlinks read and re-resolved relative to the root (at
  * most 40 of them, like the kernel), ".." never above the root, and the
  * result checked through /proc/self/fd against the root's own path, which
- * catches a directory renamed out of the root during the walk.  In the
- * fallback a magic link (/proc/PID/fd/N) is treated as the text it reads as,
- * interpreted inside the root, so it cannot escape either.
+ * catches a directory renamed out of the root during the walk.  As with
+ * RESOLVE_NO_MAGICLINKS, a procfs magic link (/proc/PID/root, fd/N, exe...)
+ * fails with ELOOP in both modes; procfs's ordinary links (self) work.
  *
  * ROOT_PATH is used for messages only; the prefix check uses the kernel's
  * view of ROOTFD.  All returned fds are O_CLOEXEC and owned by the caller.
