@@ -91,6 +91,13 @@ debug_sink (void *data, const char *msg)
 }
 
 static void
+warn_sink (void *data, const char *msg)
+{
+  log_line (data, "warning", msg);
+  fprintf (stderr, "berth-runtime: warning: %s\n", msg);
+}
+
+static void
 usage (FILE *out)
 {
   size_t i;
@@ -192,6 +199,8 @@ main (int argc, char **argv, char **envp)
 
   cli.rt.root = BERTH_RUNTIME_ROOT;
   cli.rt.cgroup_parent = BERTH_CGROUP_PARENT;
+  cli.rt.warn = warn_sink;
+  cli.rt.warn_data = &cli;
   cli.argv0 = argv;
   cli.envp = envp;
   first = parse_global (&cli, argc, argv, &err);

@@ -191,13 +191,16 @@ def podman(image):
             cu.unmount_all_under(top)
             cu.remove_cgroup_tree(CGROUP_PARENT)
             shutil.rmtree(top, ignore_errors=True)
-            for path in made:  # what this session created, deepest first
+            # What this session created, deepest first: the cache file, the
+            # cache directory (podman's own), /var/lib/containers if empty.
+            for path in made:
                 try:
-                    if os.path.isdir(path):
-                        shutil.rmtree(path) if path.endswith("cache") \
-                            else os.rmdir(path)
-                    else:
+                    if path == BLOB_CACHE:
                         os.unlink(path)
+                    elif path == os.path.dirname(BLOB_CACHE):
+                        shutil.rmtree(path)
+                    else:
+                        os.rmdir(path)
                 except OSError:
                     pass
 
@@ -261,14 +264,15 @@ class Pm:
             leaks.append("runtime state left: %s" % os.listdir(self.p.rt_root))
 
         def container_cgroups():
-            return [os.path.join(top, d) for top in cu.cgroup_dirs(CGROUP_PARENT)
-                    for d in os.listdir(top)
-                    if os.path.isdir(os.path.join(top, d)) and d != "conmon"]
+            return sorted({d for top in cu.cgroup_dirs(CGROUP_PARENT)
+                           for d in os.listdir(top)
+                           if os.path.isdir(os.path.join(top, d))
+                           and d != "conmon"})
         if not cu.wait_for(lambda: not container_cgroups(), timeout=10):
-            leaks.append("cgroups left: %s" % container_cgroups())
+            leaks.append("cgroups left under /%s: %s"
+                         % (CGROUP_PARENT, container_cgroups()))
             for d in container_cgroups():
-                cu.remove_cgroup_tree(os.path.relpath(
-                    d, os.path.dirname(os.path.dirname(d))))
+                cu.remove_cgroup_tree("%s/%s" % (CGROUP_PARENT, d))
 
         def merged():
             return [m for m in cu.mounts_under(self.p.top)
@@ -409,3 +413,4 @@ def test_command_not_found_is_127(pm):
 def test_command_not_executable_is_126(pm):
     p = pm.run("/etc/passwd", opts=("--rm",), check=False)
     assert p.returncode == 126, pm.p.explain(p.stderr)
+    assert "permission denied" in p.stderr.lower(), pm.p.explain(p.stderr)

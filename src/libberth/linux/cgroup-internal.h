@@ -5,6 +5,12 @@
  * backend turns OCI resources into a plan (a list of file writes, a pure
  * function of the JSON) and implements freeze and stats.  The pure parts
  * are exposed here so tests/unit/test_cgroup.c can reach them.
+ *
+ * Where things live: cgroup.c has the layout, paths, file helpers, the
+ * plan executor and the stats helpers; cgroup-v1.c the v1 backend and the
+ * plan helpers both backends share; cgroup-v2.c the v2 backend, the
+ * device rules (parsed for both) with their eBPF compiler, and the v1 ->
+ * v2 conversions.
  */
 #ifndef BERTH_CGROUP_INTERNAL_H
 #define BERTH_CGROUP_INTERNAL_H

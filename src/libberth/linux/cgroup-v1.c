@@ -28,7 +28,7 @@
 static bool
 blank (const char *s)
 {
-  while (*s && isspace ((unsigned char)*s))
+  while (*s && isspace ((unsigned char) *s))
     s++;
   return *s == '\0';
 }

@@ -445,7 +445,7 @@ plan_io_weight (struct cgroup_plan *plan, const char *field, const char *dev,
                        weight);
   w->alt_file = xstrdup ("io.weight");
   xasprintf (&w->alt_value, "%s%" PRIu64, *dev ? dev : "default ",
-             cgroup_blkio_weight_to_io_weight ((uint64_t)weight));
+             cgroup_blkio_weight_to_io_weight ((uint64_t) weight));
 }
 
 /* One entry of weightDevice (KEY NULL) or of a throttle list (io.max
@@ -610,27 +610,27 @@ rule_block (const struct cgroup_device_rule *rule, struct bpf_insn *b,
         {
           /* Allow only when every requested bit is in the rule.  */
           b[n++] = MOV32_REG (6, 3);
-          b[n++] = ALU32_IMM (BPF_AND, 6, (int32_t)(~acc & CGROUP_DEV_ALL));
+          b[n++] = ALU32_IMM (BPF_AND, 6, (int32_t) (~acc & CGROUP_DEV_ALL));
           b[n++] = JMP_IMM (BPF_JNE, 6, 0, JUMP_NEXT);
         }
       else if (acc != CGROUP_DEV_ALL)
         {
           /* Deny as soon as one requested bit is in the rule.  */
           b[n++] = MOV32_REG (6, 3);
-          b[n++] = ALU32_IMM (BPF_AND, 6, (int32_t)acc);
+          b[n++] = ALU32_IMM (BPF_AND, 6, (int32_t) acc);
           b[n++] = JMP_IMM (BPF_JEQ, 6, 0, JUMP_NEXT);
         }
       if (rule->major >= 0)
-        b[n++] = JMP_IMM (BPF_JNE, 4, (int32_t)rule->major, JUMP_NEXT);
+        b[n++] = JMP_IMM (BPF_JNE, 4, (int32_t) rule->major, JUMP_NEXT);
       if (rule->minor >= 0)
-        b[n++] = JMP_IMM (BPF_JNE, 5, (int32_t)rule->minor, JUMP_NEXT);
+        b[n++] = JMP_IMM (BPF_JNE, 5, (int32_t) rule->minor, JUMP_NEXT);
     }
   *always = n == 0;
   b[n++] = MOV64_IMM (0, rule->allow ? 1 : 0);
   b[n++] = EXIT_INSN ();
   for (i = 0; i < n; i++)
     if (b[i].off == JUMP_NEXT)
-      b[i].off = (int16_t)(n - i - 1);
+      b[i].off = (int16_t) (n - i - 1);
   return n;
 }
 
@@ -665,7 +665,7 @@ cgroup_devices_bpf_build (const struct cgroup_device_rule *rules, size_t n,
 static int
 sys_bpf (int cmd, union bpf_attr *attr)
 {
-  return (int)syscall (SYS_bpf, cmd, attr, sizeof (*attr));
+  return (int) syscall (SYS_bpf, cmd, attr, sizeof (*attr));
 }
 
 static int
@@ -678,9 +678,9 @@ bpf_load (const struct bpf_insn *insns, size_t n, berth_error_t *err)
 
   memset (&attr, 0, sizeof (attr));
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-  attr.insns = (uint64_t)(uintptr_t)insns;
-  attr.insn_cnt = (uint32_t)n;
-  attr.license = (uint64_t)(uintptr_t)license;
+  attr.insns = (uint64_t) (uintptr_t) insns;
+  attr.insn_cnt = (uint32_t) n;
+  attr.license = (uint64_t) (uintptr_t) license;
   fd = sys_bpf (BPF_PROG_LOAD, &attr);
   if (fd >= 0)
     return fd;
@@ -689,7 +689,7 @@ bpf_load (const struct bpf_insn *insns, size_t n, berth_error_t *err)
     return berth_make_error (err, e, "load the eBPF device filter");
   /* Load again with the verifier log, for the message.  */
   log = xmalloc0 (4096);
-  attr.log_buf = (uint64_t)(uintptr_t)log;
+  attr.log_buf = (uint64_t) (uintptr_t) log;
   attr.log_size = 4096;
   attr.log_level = 1;
   fd = sys_bpf (BPF_PROG_LOAD, &attr);
@@ -705,9 +705,9 @@ bpf_query (int cgfd, uint32_t *ids, uint32_t *n, berth_error_t *err)
   union bpf_attr attr;
 
   memset (&attr, 0, sizeof (attr));
-  attr.query.target_fd = (uint32_t)cgfd;
+  attr.query.target_fd = (uint32_t) cgfd;
   attr.query.attach_type = BPF_CGROUP_DEVICE;
-  attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+  attr.query.prog_ids = (uint64_t) (uintptr_t) ids;
   attr.query.prog_cnt = *n;
   if (sys_bpf (BPF_PROG_QUERY, &attr) < 0)
     return berth_make_error (err, errno, "query eBPF device filters");
@@ -729,8 +729,8 @@ bpf_detach_id (int cgfd, uint32_t id, berth_error_t *err)
                ? 0
                : berth_make_error (err, errno, "open eBPF program %u", id);
   memset (&attr, 0, sizeof (attr));
-  attr.target_fd = (uint32_t)cgfd;
-  attr.attach_bpf_fd = (uint32_t)fd;
+  attr.target_fd = (uint32_t) cgfd;
+  attr.attach_bpf_fd = (uint32_t) fd;
   attr.attach_type = BPF_CGROUP_DEVICE;
   if (sys_bpf (BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT)
     return berth_make_error (err, errno, "detach eBPF program %u", id);
@@ -751,8 +751,8 @@ bpf_replace (int cgfd, int prog, berth_error_t *err)
   if (r < 0)
     return r;
   memset (&attr, 0, sizeof (attr));
-  attr.target_fd = (uint32_t)cgfd;
-  attr.attach_bpf_fd = (uint32_t)prog;
+  attr.target_fd = (uint32_t) cgfd;
+  attr.attach_bpf_fd = (uint32_t) prog;
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   if (sys_bpf (BPF_PROG_ATTACH, &attr) < 0)
@@ -878,7 +878,7 @@ static uint64_t
 keyed_u64 (json_t *obj, const char *key)
 {
   json_t *v = json_object_get (obj, key);
-  return v ? (uint64_t)json_integer_value (v) : 0;
+  return v ? (uint64_t) json_integer_value (v) : 0;
 }
 
 static void

@@ -96,7 +96,7 @@ mountinfo_unescape (const char *s)
       if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0'
           && s[2] <= '7' && s[3] >= '0' && s[3] <= '7')
         {
-          *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+          *o++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
           s += 4;
           continue;
         }
@@ -515,7 +515,7 @@ berth_cgroup_load (const char *rel_path, struct berth_cgroup **out,
 void
 cgroup_sleep_ms (unsigned ms)
 {
-  struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+  struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
 
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
     ;
@@ -548,13 +548,15 @@ cgroup_read_u64 (const char *dir, const char *file, uint64_t *out,
     }
   errno = 0;
   *out = strtoull (text, &end, 10);
-  if (errno || end == text || (*end && !isspace ((unsigned char)*end)))
+  if (errno || end == text || (*end && !isspace ((unsigned char) *end)))
     return berth_make_error (err, EINVAL, "`%s/%s` holds `%s`, not a number",
                              dir, file, text);
   return 0;
 }
 
-/* Open DIR/FILE for writing; -errno without filling an error. */
+/* Open DIR/FILE for writing; -errno without filling an error.  O_TRUNC is
+ * ignored by cgroupfs (as for `echo v > file`) and keeps the executor
+ * usable on ordinary files in the unit tests.  */
 static int
 cgroup_open_write (const char *dir, const char *file)
 {
@@ -562,7 +564,7 @@ cgroup_open_write (const char *dir, const char *file)
   int fd;
 
   xasprintf (&path, "%s/%s", dir, file);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
+  fd = open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }
 
@@ -578,7 +580,7 @@ cgroup_write_fd (int fd, const char *value)
   while (w < 0 && errno == EINTR);
   if (w < 0)
     return -errno;
-  return (size_t)w == len ? 0 : -EIO;
+  return (size_t) w == len ? 0 : -EIO;
 }
 
 int
@@ -637,7 +639,7 @@ make_dirs (struct berth_cgroup *cg, size_t i, berth_error_t *err)
           bool last = p[1 + len] == '\0';
           int r;
 
-          xasprintf (&next, "%s/%.*s", cur, (int)len, p + 1);
+          xasprintf (&next, "%s/%.*s", cur, (int) len, p + 1);
           if (mkdir (next, 0755) == 0)
             cg->created[i] = last;
           else if (errno == ENOENT && attempt < 3)
@@ -679,12 +681,12 @@ enter (struct berth_cgroup *cg, pid_t pid, berth_error_t *err)
   size_t i;
   int r;
 
-  snprintf (buf, sizeof (buf), "%d", (int)pid);
+  snprintf (buf, sizeof (buf), "%d", (int) pid);
   for (i = 0; i < cg->layout->n; i++)
     {
       r = cgroup_write (cg->dirs[i], "cgroup.procs", buf, err);
       if (r < 0)
-        return berth_error_wrap (err, "move pid %d into cgroup", (int)pid);
+        return berth_error_wrap (err, "move pid %d into cgroup", (int) pid);
     }
   return 0;
 }
@@ -708,7 +710,7 @@ prune_parents (struct berth_cgroup *cg)
       for (;;)
         {
           slash = strrchr (p, '/');
-          if (slash == NULL || (size_t)(slash - p) <= rootlen)
+          if (slash == NULL || (size_t) (slash - p) <= rootlen)
             break;
           *slash = '\0';
           if (rmdir (p) < 0 && errno != ENOENT)
@@ -866,9 +868,12 @@ collect_pids (const char *dir, struct pid_list *l, int depth,
 
   if (depth > 64)
     return berth_make_error (err, ELOOP, "cgroup `%s` is nested too deep", dir);
-  r = cgroup_read (dir, "cgroup.procs", &text, err);
+  r = cgroup_read (dir, "cgroup.procs", &text, NULL);
+  /* A sub-cgroup may be removed while we walk: it has no pids then.  */
+  if (r == -ENOENT && depth > 0)
+    return 0;
   if (r < 0)
-    return r;
+    return berth_make_error (err, -r, "read `%s/cgroup.procs`", dir);
   for (p = text; *p; p = end)
     {
       long v = strtol (p, &end, 10);
@@ -879,9 +884,11 @@ collect_pids (const char *dir, struct pid_list *l, int depth,
           l->alloc = l->alloc ? l->alloc * 2 : 32;
           l->v = xrealloc (l->v, l->alloc * sizeof (pid_t));
         }
-      l->v[l->n++] = (pid_t)v;
+      l->v[l->n++] = (pid_t) v;
     }
   d = opendir (dir);
+  if (d == NULL && errno == ENOENT && depth > 0)
+    return 0;
   if (d == NULL)
     return berth_make_error (err, errno, "open `%s`", dir);
   while ((de = readdir (d)))
@@ -1090,7 +1097,7 @@ check_usage (const char *dir, const struct cgroup_write *w, berth_error_t *err)
     return 0;
   if (cgroup_read_u64 (dir, w->usage_file, &usage, NULL) < 0)
     return 0;
-  if ((uint64_t)limit < usage)
+  if ((uint64_t) limit < usage)
     return berth_make_error (err, EINVAL,
                              "%s: the new limit %" PRId64 " is below the "
                              "current usage %" PRIu64,
@@ -1110,7 +1117,7 @@ keep_quota (const char *dir, const char *period)
     len = 0;
   else
     len = strcspn (cur, " \n");
-  xasprintf (&r, "%.*s %s", (int)(len ? len : 3), len ? cur : "max", period);
+  xasprintf (&r, "%.*s %s", (int) (len ? len : 3), len ? cur : "max", period);
   return r;
 }
 
@@ -1118,16 +1125,22 @@ static int
 plan_write_one (const char *dir, const struct cgroup_write *w,
                 berth_error_t *err)
 {
-  cleanup_close int fd = cgroup_open_write (dir, w->file);
+  cleanup_close int fd = -1;
   cleanup_free char *quota_value = NULL;
   const char *file = w->file, *value = w->value;
   int r;
 
+  /* Read what the write depends on before opening (and truncating).  */
+  if (w->usage_file && (r = check_usage (dir, w, err)) < 0)
+    return r;
+  if (w->flags & CGW_KEEP_QUOTA)
+    value = quota_value = keep_quota (dir, value);
+  fd = cgroup_open_write (dir, file);
   if (fd == -ENOENT && w->alt_file)
     {
-      fd = cgroup_open_write (dir, w->alt_file);
       file = w->alt_file;
       value = w->alt_value;
+      fd = cgroup_open_write (dir, file);
     }
   if (fd == -ENOENT && (w->flags & CGW_OPTIONAL))
     return 0;
@@ -1138,10 +1151,6 @@ plan_write_one (const char *dir, const struct cgroup_write *w,
                              w->field, dir, file);
   if (fd < 0)
     return berth_make_error (err, -fd, "%s: open `%s/%s`", w->field, dir, file);
-  if (w->usage_file && (r = check_usage (dir, w, err)) < 0)
-    return r;
-  if (w->flags & CGW_KEEP_QUOTA)
-    value = quota_value = keep_quota (dir, value);
   r = cgroup_write_fd (fd, value);
   if (r < 0)
     return berth_make_error (err, -r, "%s: write `%s` to `%s/%s`", w->field,
@@ -1201,7 +1210,7 @@ cgroup_plan_run (struct berth_cgroup *cg, struct cgroup_plan *plan,
 json_t *
 cgroup_json_u64 (uint64_t v)
 {
-  return json_integer (v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+  return json_integer (v > (uint64_t) INT64_MAX ? INT64_MAX : (json_int_t) v);
 }
 
 void

@@ -280,16 +280,19 @@ do_exec (const char *path, const struct oci_process *p, int preserve_fds,
   return berth_make_error (err, errno, "exec `%s`", path);
 }
 
-/* The child's fatal path: report over the sync socket, exit. */
+/* The child's fatal path: report over the sync socket (during create) or
+ * the result fifo that `start` reads (after it), then exit. */
 static void __attribute__ ((noreturn))
-child_fail (int sync_fd, berth_error_t *err)
+child_fail (int sync_fd, int result_fd, berth_error_t *err)
 {
+  const char *msg = *err ? (*err)->msg : "unknown error";
   if (sync_fd >= 0)
     sync_send_error (sync_fd, *err);
-  else if (*err)
+  else
     {
-      /* After `start` the runtime is gone: stderr is all we have.  */
-      dprintf (2, "berth-runtime: %s\n", (*err)->msg);
+      if (result_fd >= 0)
+        safe_write_all (result_fd, msg, strlen (msg));
+      dprintf (2, "berth-runtime: %s\n", msg);
     }
   _exit (127);
 }
@@ -298,9 +301,16 @@ child_fail (int sync_fd, berth_error_t *err)
  * without blocking) and as writer (so our read blocks instead of seeing
  * end of file until `start` writes). */
 static int
-open_exec_fifo (const char *state_dir, int *rfd, int *wfd, berth_error_t *err)
+open_exec_fifo (const char *state_dir, int *rfd, int *wfd, int *resfd,
+                berth_error_t *err)
 {
   cleanup_free char *path = NULL;
+  /* O_RDWR never blocks on a fifo: `start` opens the read side later.  */
+  xasprintf (&path, "%s/result.fifo", state_dir);
+  *resfd = open (path, O_RDWR | O_CLOEXEC);
+  if (*resfd < 0)
+    return berth_make_error (err, errno, "open `%s`", path);
+  free (path);
   xasprintf (&path, "%s/exec.fifo", state_dir);
   *rfd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (*rfd < 0)
@@ -449,7 +459,7 @@ linux_init_main (const struct linux_init_args *a)
   const struct oci_config *cfg = a->cfg;
   const struct oci_process *p = cfg->process;
   berth_error_t err = NULL;
-  int rfd = -1, wfd = -1, listener = -1;
+  int rfd = -1, wfd = -1, resfd = -1, listener = -1;
   bool secured = false;
   cleanup_free char *exe = NULL;
   struct sync_msg m;
@@ -459,44 +469,44 @@ linux_init_main (const struct linux_init_args *a)
       if (sync_expect (a->sync_fd, SYNC_USERNS_READY, "user namespace", NULL,
                        NULL, &err)
           < 0)
-        child_fail (a->sync_fd, &err);
+        child_fail (a->sync_fd, -1, &err);
       if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
         {
           berth_make_error (&err, errno,
                             "become root in the user namespace (is 0 mapped?)");
-          child_fail (a->sync_fd, &err);
+          child_fail (a->sync_fd, -1, &err);
         }
     }
   if (linux_ns_join_paths (cfg, &err) < 0
       || sync_expect (a->sync_fd, SYNC_CGROUP_READY, "cgroup", &m, NULL, &err)
              < 0
       || linux_ns_unshare_late (cfg, &err) < 0 || set_hostnames (cfg, &err) < 0)
-    child_fail (a->sync_fd, &err);
+    child_fail (a->sync_fd, -1, &err);
   if (!a->no_new_keyring
       && syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0
       && errno != ENOSYS && errno != EPERM)
     {
       berth_make_error (&err, errno, "create a session keyring");
-      child_fail (a->sync_fd, &err);
+      child_fail (a->sync_fd, -1, &err);
     }
-  if (open_exec_fifo (a->state_dir, &rfd, &wfd, &err) < 0
+  if (open_exec_fifo (a->state_dir, &rfd, &wfd, &resfd, &err) < 0
       || init_rootfs (a, m.value, &err) < 0 || apply_sysctl (cfg, &err) < 0
       || init_terminal (a, &err) < 0)
-    child_fail (a->sync_fd, &err);
+    child_fail (a->sync_fd, -1, &err);
   if (p->cwd && chdir (p->cwd) < 0)
     {
       berth_make_error (&err, errno, "process.cwd: chdir to `%s`", p->cwd);
-      child_fail (a->sync_fd, &err);
+      child_fail (a->sync_fd, -1, &err);
     }
   if (linux_process_lookup (p, &exe, &err) < 0
       || linux_process_prepare (p, cfg, &err) < 0)
-    child_fail (a->sync_fd, &err);
+    child_fail (a->sync_fd, -1, &err);
   /* A seccomp listener must reach its agent during create, while the
    * runtime is still there to pass it on: secure before waiting.  */
   if (a->seccomp && berth_seccomp_uses_notify (a->seccomp))
     {
       if (linux_process_secure (p, a->seccomp, &listener, &err) < 0)
-        child_fail (a->sync_fd, &err);
+        child_fail (a->sync_fd, -1, &err);
       secured = true;
       if (listener >= 0)
         {
@@ -505,7 +515,7 @@ linux_init_main (const struct linux_init_args *a)
           if (sync_expect (a->sync_fd, SYNC_SECCOMP_DONE, "seccomp listener",
                            NULL, NULL, &err)
               < 0)
-            child_fail (a->sync_fd, &err);
+            child_fail (a->sync_fd, -1, &err);
         }
     }
   sync_send (a->sync_fd, SYNC_READY, 0, 0, NULL);
@@ -514,14 +524,14 @@ linux_init_main (const struct linux_init_args *a)
     _exit (0); /* deleted before start */
   if (cfg->hooks[OCI_HOOK_START_CONTAINER].len)
     {
-      cleanup_free char *state = hook_state (a, m.value, "running");
+      cleanup_free char *state = hook_state (a, m.value, "created");
       if (berth_hooks_run (&cfg->hooks[OCI_HOOK_START_CONTAINER],
                            "startContainer", state, &err)
           < 0)
-        child_fail (-1, &err);
+        child_fail (-1, resfd, &err);
     }
   if (!secured && linux_process_secure (p, a->seccomp, &listener, &err) < 0)
-    child_fail (-1, &err);
+    child_fail (-1, resfd, &err);
   do_exec (exe, p, a->preserve_fds, &err);
-  child_fail (-1, &err);
+  child_fail (-1, resfd, &err);
 }

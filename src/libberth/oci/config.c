@@ -304,6 +304,7 @@ parse_mount (json_t *item, const char *where, struct oci_mount *m,
   char **opts = NULL;
   size_t i, dlen = 0;
   json_t *maps = NULL;
+  char mpath[64];
 
   if (!json_is_object (item))
     return berth_make_error (err, EINVAL, "%s: expected an object", where);
@@ -345,14 +346,14 @@ parse_mount (json_t *item, const char *where, struct oci_mount *m,
   if (m->bind && m->source == NULL)
     return berth_make_error (err, EINVAL, "%s.source: missing for a bind mount",
                              where);
+  snprintf (mpath, sizeof (mpath), "%s.uidMappings", where);
   if (bjson_array (item, where, "uidMappings", &maps, err) < 0
-      || parse_id_maps (maps, "uidMappings", &m->uid_map, &m->uid_map_len, err)
-             < 0)
+      || parse_id_maps (maps, mpath, &m->uid_map, &m->uid_map_len, err) < 0)
     return -EINVAL;
   maps = NULL;
+  snprintf (mpath, sizeof (mpath), "%s.gidMappings", where);
   if (bjson_array (item, where, "gidMappings", &maps, err) < 0
-      || parse_id_maps (maps, "gidMappings", &m->gid_map, &m->gid_map_len, err)
-             < 0)
+      || parse_id_maps (maps, mpath, &m->gid_map, &m->gid_map_len, err) < 0)
     return -EINVAL;
   if (!m->bind && m->type[0] == '\0')
     return berth_make_error (err, EINVAL,
@@ -584,12 +585,14 @@ parse_user (json_t *proc, const char *path, struct oci_process *p,
   p->umask = -1;
   if (user == NULL)
     return 0;
+  v = 0;
   if (bjson_int_range (user, where, "uid", 0, UINT32_MAX, &v, err) < 0)
     return -EINVAL;
-  p->uid = json_object_get (user, "uid") ? (uint32_t)v : 0;
+  p->uid = (uint32_t)v;
+  v = 0;
   if (bjson_int_range (user, where, "gid", 0, UINT32_MAX, &v, err) < 0)
     return -EINVAL;
-  p->gid = json_object_get (user, "gid") ? (uint32_t)v : 0;
+  p->gid = (uint32_t)v;
   if (bjson_int_range (user, where, "umask", 0, 0777, &p->umask, err) < 0)
     return -EINVAL;
   if (bjson_string (user, where, "username", &(const char *){ NULL }, err) < 0)
@@ -626,16 +629,18 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
     return -EINVAL;
   if (box)
     {
+      v = 0;
       if (bjson_int_range (box, "process.consoleSize", "height", 0, 65535, &v,
                            err)
           < 0)
         return -EINVAL;
-      p->console_height = json_object_get (box, "height") ? (uint32_t)v : 0;
+      p->console_height = (uint32_t)v;
+      v = 0;
       if (bjson_int_range (box, "process.consoleSize", "width", 0, 65535, &v,
                            err)
           < 0)
         return -EINVAL;
-      p->console_width = json_object_get (box, "width") ? (uint32_t)v : 0;
+      p->console_width = (uint32_t)v;
     }
   if (bjson_string (obj, path, "cwd", &s, err) < 0)
     return -EINVAL;
@@ -910,7 +915,9 @@ parse_time_and_personality (struct oci_config *cfg, json_t *linux_obj,
   if (bjson_object (linux_obj, "linux", "timeOffsets", &obj, err) <= 0)
     return *err ? -EINVAL : 0;
   cfg->has_time_offsets = true;
-  sub = json_object_get (obj, "boottime");
+  sub = NULL;
+  if (bjson_object (obj, "linux.timeOffsets", "boottime", &sub, err) < 0)
+    return -EINVAL;
   if (sub)
     {
       v = 0;
@@ -923,7 +930,9 @@ parse_time_and_personality (struct oci_config *cfg, json_t *linux_obj,
         return -EINVAL;
       cfg->boottime_nanosecs = (uint32_t)v;
     }
-  sub = json_object_get (obj, "monotonic");
+  sub = NULL;
+  if (bjson_object (obj, "linux.timeOffsets", "monotonic", &sub, err) < 0)
+    return -EINVAL;
   if (sub)
     {
       v = 0;
@@ -1031,11 +1040,13 @@ parse_top (struct oci_config *cfg, berth_error_t *err)
   s = NULL;
   if (bjson_string (cfg->doc, "", "hostname", &s, err) < 0)
     return -EINVAL;
-  cfg->hostname = s ? xstrdup (s) : NULL;
+  /* An empty name means "leave it alone", as in runc: it needs no uts
+   * namespace and must never reach sethostname().  */
+  cfg->hostname = s && *s ? xstrdup (s) : NULL;
   s = NULL;
   if (bjson_string (cfg->doc, "", "domainname", &s, err) < 0)
     return -EINVAL;
-  cfg->domainname = s ? xstrdup (s) : NULL;
+  cfg->domainname = s && *s ? xstrdup (s) : NULL;
   if (bjson_object (cfg->doc, "", "annotations", &cfg->annotations, err) < 0)
     return -EINVAL;
   if (bjson_object (cfg->doc, "", "process", &proc, err) < 0)

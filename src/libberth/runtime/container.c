@@ -146,6 +146,10 @@ prepare_state_dir (struct create_ctx *c, berth_error_t *err)
   xasprintf (&fifo, "%s/exec.fifo", c->state_dir);
   if (mkfifo (fifo, 0600) < 0)
     return berth_make_error (err, errno, "mkfifo `%s`", fifo);
+  free (fifo);
+  xasprintf (&fifo, "%s/result.fifo", c->state_dir);
+  if (mkfifo (fifo, 0600) < 0)
+    return berth_make_error (err, errno, "mkfifo `%s`", fifo);
   xasprintf (&cfgpath, "%s/config.json", c->state_dir);
   doc = bjson_dump (c->cfg->doc, false);
   return write_file_atomic (cfgpath, doc, strlen (doc), 0600, err);
@@ -345,6 +349,14 @@ create_cleanup (struct create_ctx *c, bool failed)
     {
       kill (c->pid, SIGKILL);
       waitpid (c->pid, NULL, 0);
+    }
+  /* The spec's lifecycle: a failure after the runtime environment exists
+   * (a failing prestart, createRuntime or createContainer hook among them)
+   * continues with destroy and the poststop hooks.  */
+  if (failed && c->pid > 0 && c->cfg->hooks[OCI_HOOK_POSTSTOP].len)
+    {
+      cleanup_free char *state = state_json_string (c, "stopped");
+      berth_run_poststop_hooks (c->rt, c->cfg, state);
     }
   if (failed && c->cg)
     {

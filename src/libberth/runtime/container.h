@@ -31,6 +31,10 @@ struct berth_runtime
   /* Optional debug sink (--debug): timings and decisions. */
   void (*debug) (void *data, const char *msg);
   void *debug_data;
+  /* Optional warning sink: failures the spec says must not fail the
+   * operation (poststart and poststop hooks). */
+  void (*warn) (void *data, const char *msg);
+  void *warn_data;
 };
 
 struct berth_create_opts
@@ -94,6 +98,12 @@ struct berth_exec_opts
 int berth_container_exec (const struct berth_runtime *rt, const char *id,
                           const struct berth_exec_opts *o, pid_t *pid,
                           berth_error_t *err);
+
+/* Run the poststop hooks of the container whose config is CFG (state
+ * STATE_JSON); failures go to rt->warn. */
+void berth_run_poststop_hooks (const struct berth_runtime *rt,
+                               const struct oci_config *cfg,
+                               const char *state_json);
 
 /* Signal name or number ("KILL", "SIGKILL", "9") to a number. */
 int berth_parse_signal (const char *s, int *sig);

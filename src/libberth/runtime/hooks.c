@@ -102,3 +102,18 @@ berth_hooks_run (const struct oci_hooks *hooks, const char *kind,
       return -1;
   return 0;
 }
+
+void
+berth_hooks_run_all (const struct oci_hooks *hooks, const char *kind,
+                     const char *state_json,
+                     void (*warn) (void *, const char *), void *data)
+{
+  size_t i;
+  for (i = 0; i < hooks->len; i++)
+    {
+      berth_error_t err = NULL;
+      if (run_one (&hooks->list[i], kind, i, state_json, &err) < 0 && warn)
+        warn (data, err->msg);
+      berth_error_release (&err);
+    }
+}

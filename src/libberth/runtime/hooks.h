@@ -11,6 +11,12 @@
 int berth_hooks_run (const struct oci_hooks *hooks, const char *kind,
                      const char *state_json, berth_error_t *err);
 
+/* Run every hook in HOOKS even when some fail (poststart, poststop: the
+ * spec makes their failures warnings); WARN gets each failure. */
+void berth_hooks_run_all (const struct oci_hooks *hooks, const char *kind,
+                          const char *state_json,
+                          void (*warn) (void *, const char *), void *data);
+
 const char *berth_hook_kind_name (enum oci_hook_kind k);
 
 #endif

@@ -87,14 +87,45 @@ load_cgroup (const struct berth_runtime *rt, const struct berth_state *st,
                                         err);
 }
 
+/* The init keeps result.fifo open for writing until its execve (the fd is
+ * close-on-exec); it writes a message there when something after `start`
+ * fails (startContainer hooks, user switch, seccomp, execve).  End of file
+ * with nothing read means the process is running. */
+static int
+read_start_result (int fd, berth_error_t *err)
+{
+  char buf[1024];
+  size_t used = 0;
+  int fl = fcntl (fd, F_GETFL);
+
+  if (fl >= 0)
+    fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + used, sizeof (buf) - 1 - used);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      used += (size_t) n;
+      if (used == sizeof (buf) - 1)
+        break;
+    }
+  buf[used] = '\0';
+  if (used == 0)
+    return 0;
+  return berth_make_error (err, 0, "the container process failed to start: %s",
+                           buf);
+}
+
 int
 berth_container_start (const struct berth_runtime *rt, const char *id,
                        berth_error_t *err)
 {
-  cleanup_close int lock = -1, fifo = -1;
+  cleanup_close int lock = -1, fifo = -1, result = -1;
   cleanup_state struct berth_state *st = NULL;
   cleanup_oci_config struct oci_config *cfg = NULL;
-  cleanup_free char *path = NULL, *state = NULL;
+  cleanup_free char *path = NULL, *rpath = NULL, *state = NULL;
   const char *status;
   json_t *j;
 
@@ -110,33 +141,34 @@ berth_container_start (const struct berth_runtime *rt, const char *id,
     return berth_make_error (err, 0,
                              "cannot start an already running "
                              "container");
+  /* Open the result fifo first: once the init execs, its writer is gone
+   * and a blocking open would wait forever.  */
+  xasprintf (&rpath, "%s/%s/result.fifo", rt->root, id);
+  result = open (rpath, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (result < 0)
+    return berth_make_error (err, errno, "open `%s`", rpath);
   xasprintf (&path, "%s/%s/exec.fifo", rt->root, id);
   fifo = open (path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fifo < 0)
     return berth_make_error (err, errno,
-                             "open `%s` (is the container "
-                             "process gone?)",
+                             "open `%s` (is the container process gone?)",
                              path);
   if (write (fifo, "0", 1) != 1)
     return berth_make_error (err, errno, "write `%s`", path);
   unlink (path);
+  unlink (rpath);
+  if (read_start_result (result, err) < 0)
+    return -1;
   if (berth_container_config (rt, id, &cfg, err) < 0)
     return -1;
   if (cfg->hooks[OCI_HOOK_POSTSTART].len)
     {
-      berth_error_t herr = NULL;
       j = berth_state_to_json (rt->root, st, "running");
       state = bjson_dump (j, false);
       json_decref (j);
       /* The spec: a failing poststart hook is a warning, not a failure.  */
-      if (berth_hooks_run (&cfg->hooks[OCI_HOOK_POSTSTART], "poststart", state,
-                           &herr)
-          < 0)
-        {
-          if (rt->debug)
-            rt->debug (rt->debug_data, herr->msg);
-          berth_error_release (&herr);
-        }
+      berth_hooks_run_all (&cfg->hooks[OCI_HOOK_POSTSTART], "poststart",
+                           state, rt->warn, rt->warn_data);
     }
   return 0;
 }
@@ -290,6 +322,15 @@ force_stop (const struct berth_runtime *rt, const struct berth_state *st,
   return 0;
 }
 
+void
+berth_run_poststop_hooks (const struct berth_runtime *rt,
+                          const struct oci_config *cfg, const char *state)
+{
+  /* The spec: a failing poststop hook is a warning.  */
+  berth_hooks_run_all (&cfg->hooks[OCI_HOOK_POSTSTOP], "poststop", state,
+                       rt->warn, rt->warn_data);
+}
+
 static void
 run_poststop (const struct berth_runtime *rt, const struct berth_state *st)
 {
@@ -307,14 +348,7 @@ run_poststop (const struct berth_runtime *rt, const struct berth_state *st)
   j = berth_state_to_json (rt->root, st, "stopped");
   state = bjson_dump (j, false);
   json_decref (j);
-  /* The spec: a failing poststop hook is a warning.  */
-  if (berth_hooks_run (&cfg->hooks[OCI_HOOK_POSTSTOP], "poststop", state, &e)
-      < 0)
-    {
-      if (rt->debug)
-        rt->debug (rt->debug_data, e->msg);
-      berth_error_release (&e);
-    }
+  berth_run_poststop_hooks (rt, cfg, state);
 }
 
 int
