@@ -83,11 +83,13 @@ bjson_uint64 (json_t *obj, const char *path, const char *key, uint64_t *out,
     return 0;
   if (json_is_real (v))
     {
-      /* jansson parses integers above INT64_MAX as reals; accept the
-       * exact ones that fit in 64 bits unsigned (e.g. 18446744073709551615
-       * rounds, so only allow values that are integral).  */
+      /* Accept an integral real below 2^64 (jansson refuses integer
+       * literals above INT64_MAX, so 1.8e19 is how such values come).
+       * The bound is 2^64 itself, exactly representable, with >=: a
+       * literal 2^64-1 rounds up to 2^64, and converting 2^64 or more to
+       * uint64_t is undefined behaviour (UBSan in tests/fuzz).  */
       double d = json_real_value (v);
-      if (d < 0 || d > 18446744073709551615.0 || d != (double)(uint64_t)d)
+      if (d < 0 || d >= 18446744073709551616.0 || d != (double)(uint64_t)d)
         return type_error (path, key, "a non-negative integer", err);
       *out = (uint64_t)d;
       return 1;

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import CGROUP_PARENT, CGROUP_ROOT, IMAGE_DIR, RUNTIME
+from conftest import CGROUP_ROOT, IMAGE_DIR, RUNTIME
 
 IS_RUNC = os.path.basename(RUNTIME) == "runc"
 
@@ -250,12 +250,15 @@ def recv_fds(conn, maxfds=4, bufsize=65536):
 
 class UnixServer:
     """A one-shot unix socket server in a thread: accepts one connection,
-    reads one message with its SCM_RIGHTS fds, then calls handler(data, fds)
-    (in the thread).  .data, .fds, .error are set afterwards."""
+    reads one message with its SCM_RIGHTS fds (with json_message=True: reads
+    on until the data parses as JSON, for peers that split it), then calls
+    handler(data, fds) in the thread.  .data, .fds, .result, .error are set
+    afterwards."""
 
-    def __init__(self, path, handler=None):
+    def __init__(self, path, handler=None, json_message=False):
         self.path = path
         self.handler = handler
+        self.json_message = json_message
         self.data = None
         self.fds = []
         self.error = None
@@ -267,14 +270,27 @@ class UnixServer:
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    def _complete(self, data):
+        if not self.json_message:
+            return True
+        try:
+            json.loads(data.decode())
+            return True
+        except ValueError:
+            return False
+
     def _serve(self):
         try:
             conn, _ = self.sock.accept()
             with conn:
                 conn.settimeout(30)
                 self.data, self.fds = recv_fds(conn)
-                # A peer may send the JSON in several writes (no fd after
-                # the first): read until EOF only when there is no fd yet.
+                while self.data and not self._complete(self.data):
+                    more, fds = recv_fds(conn)
+                    self.fds += fds
+                    if not more:
+                        break
+                    self.data += more
                 if self.handler:
                     self.result = self.handler(self.data, self.fds)
         except Exception as e:  # reported by the test

@@ -14,8 +14,7 @@ import pytest
 from config_helpers import (IS_RUNC, NS_FILES, Detached, UnixServer,
                             cgroup_path, ns_holder, ns_link, read,
                             remove_namespace, run_fails, run_sh,
-                            set_namespace, skip_for_runc, status_fields,
-                            wait_for)
+                            set_namespace, skip_for_runc, status_fields)
 
 ALL_NS = ["user", "pid", "network", "ipc", "uts", "mount", "cgroup", "time"]
 MAPPING = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -36,7 +35,7 @@ def _ns_script(kinds):
     return "; ".join("readlink /proc/self/ns/%s" % NS_FILES[k] for k in kinds)
 
 
-# --- namespaces ------------------------------------------------------------------
+# --- namespaces --------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ALL_NS)
 def test_namespace_created(bundle, runtime, kind):
@@ -138,7 +137,7 @@ def test_namespace_path_of_wrong_type_is_an_error(bundle, runtime):
     run_fails(runtime, bundle)
 
 
-# --- user namespace ------------------------------------------------------------------
+# --- user namespace ----------------------------------------------------------
 
 def test_user_namespace_mappings(bundle, runtime):
     _add_ns(bundle, "user")
@@ -196,7 +195,7 @@ def test_user_namespace_joined_by_path(bundle, runtime):
         assert lines[1].split() == want
 
 
-# --- time namespace offsets -------------------------------------------------------------
+# --- time namespace offsets --------------------------------------------------
 
 @pytest.mark.skipif(not _time_ns_supported(),
                     reason="kernel without time namespaces")
@@ -229,7 +228,7 @@ def test_time_offsets_without_time_namespace_is_an_error(bundle, runtime):
     assert "timeOffsets" in p.stderr or "time namespace" in p.stderr
 
 
-# --- sysctl ---------------------------------------------------------------------
+# --- sysctl ------------------------------------------------------------------
 
 def test_sysctl_net_in_new_netns(bundle, runtime):
     host = read("/proc/sys/net/ipv4/ip_forward")
@@ -278,7 +277,7 @@ def test_sysctl_unknown_key_is_an_error(bundle, runtime):
     assert "berth_bogus" in p.stderr
 
 
-# --- cgroups ------------------------------------------------------------------------
+# --- cgroups -----------------------------------------------------------------
 
 def _block_device():
     """major:minor of some block device on this host (for blkio throttle)."""
@@ -506,7 +505,7 @@ def test_devices_cgroup_default_devices_usable(bundle, runtime):
     assert p.stdout.split() == ["4", "4", "4", "1"]
 
 
-# --- seccomp ----------------------------------------------------------------------
+# --- seccomp -----------------------------------------------------------------
 
 ARCHES = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
 
@@ -667,7 +666,7 @@ def _answer_notifications(data, fds):
                     reason="syscall numbers below are x86_64's")
 def test_seccomp_notify_listener(bundle, runtime, tmp_path):
     sock = str(tmp_path / "seccomp.sock")
-    srv = UnixServer(sock, handler=_answer_notifications)
+    srv = UnixServer(sock, handler=_answer_notifications, json_message=True)
     try:
         _seccomp(bundle, [{"names": ["mkdir", "mkdirat"],
                            "action": "SCMP_ACT_NOTIFY"}],
@@ -700,7 +699,7 @@ def test_seccomp_notify_without_listener_is_an_error(bundle, runtime,
     assert "nobody-listens.sock" in p.stderr
 
 
-# --- what this kernel/host can't do ---------------------------------------------------
+# --- what this kernel/host can't do ------------------------------------------
 
 UNSUPPORTED = [
     ("intelRdt", lambda c: c["linux"].__setitem__(
@@ -712,6 +711,9 @@ UNSUPPORTED = [
     ("network", lambda c: c["linux"]["resources"].__setitem__(
         "network", {"classID": 1048577}),
      ["network", "classID", "net_cls"]),
+    ("rdma", lambda c: c["linux"]["resources"].__setitem__(
+        "rdma", {"mlx5_0": {"hcaHandles": 3}}),
+     ["rdma"]),
 ]
 
 
@@ -724,6 +726,8 @@ def test_unsupported_field_is_a_clear_error(bundle, runtime, setter, words,
         pytest.skip("this host has resctrl")
     if name == "hugepageLimits" and os.path.isdir("/sys/fs/cgroup/hugetlb"):
         pytest.skip("this host has hugetlb mounted")
+    if name == "rdma" and os.path.isdir("/sys/fs/cgroup/rdma"):
+        pytest.skip("this host has the rdma controller mounted")
     if name == "network" and (os.path.isdir("/sys/fs/cgroup/net_cls") or
                               os.path.isdir("/sys/fs/cgroup/net_cls,net_prio")):
         pytest.skip("this host has net_cls mounted")

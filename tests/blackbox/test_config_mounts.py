@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from config_helpers import (Detached, drop_mount, mount_at, parse_mountinfo,
+from config_helpers import (Detached, mount_at, parse_mountinfo,
                             read, run_fails, run_sh, skip_for_runc,
                             wait_for, writable_rootfs)
 
@@ -148,6 +148,26 @@ def test_recursive_flag_options(bundle, runtime, tmp_path, ropt, flag):
         for mp in ("/tmp", "/tmp/sub"):
             m = mount_at(p.stdout, mp)
             assert m and flag in m["options"], (mp, m)
+
+
+@skip_for_runc("has no idmapped mounts (mounts[].uidMappings)")
+def test_bind_mount_idmapped(bundle, runtime, tmp_path):
+    """A bind mount with uid/gid mappings shows host-root-owned files as
+    owned by the mapped ids."""
+    src = _src_dir(tmp_path)
+    os.chown(str(src / "hello"), 0, 0)
+    bundle.config["mounts"].append({
+        "destination": "/tmp", "type": "bind", "source": str(src),
+        "options": ["bind", "idmap"],
+        # Same format as linux.uidMappings (written to the mount's user
+        # namespace as "containerID hostID size"): source uid 0 shows as
+        # 1000.
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1001, "size": 1}]})
+    p = run_sh(runtime, bundle, "stat -c '%u %g' /tmp/hello; " + MOUNTINFO)
+    assert p.stdout.splitlines()[0] == "1000 1001"
+    assert "idmapped" in mount_at(p.stdout, "/tmp")["options"]
+    assert os.stat(str(src / "hello")).st_uid == 0
 
 
 def test_bind_missing_source_is_an_error(bundle, runtime, tmp_path):
@@ -343,7 +363,7 @@ def test_unknown_filesystem_type_is_an_error(bundle, runtime):
     assert "berthfs" in p.stderr or "/tmp" in p.stderr
 
 
-# --- propagation ---------------------------------------------------------------
+# --- propagation -------------------------------------------------------------
 
 def _shared_src(tmp_path, hm):
     src = _src_dir(tmp_path)
@@ -434,7 +454,7 @@ def test_rootfs_propagation_invalid_is_an_error(bundle, runtime):
     assert "berthbogus" in p.stderr or "rootfsPropagation" in p.stderr
 
 
-# --- root ---------------------------------------------------------------------
+# --- root --------------------------------------------------------------------
 
 def test_root_readonly(bundle, runtime):
     assert bundle.config["root"]["readonly"] is True
@@ -486,7 +506,7 @@ def test_no_pivot_host_root_unreachable(bundle, runtime):
     assert "busybox" not in p.stdout   # /bin/busybox is not at the top
 
 
-# --- maskedPaths / readonlyPaths ------------------------------------------------
+# --- maskedPaths / readonlyPaths ---------------------------------------------
 
 def test_masked_paths_default(bundle, runtime):
     """Every maskedPaths entry that exists: files become /dev/null (1:3),
@@ -539,7 +559,7 @@ def test_readonly_paths_custom(bundle, runtime):
     assert "ro" in mount_at(p.stdout, "/dev/shm")["options"]
 
 
-# --- devices -----------------------------------------------------------------------
+# --- devices -----------------------------------------------------------------
 
 def test_linux_devices_char(bundle, runtime):
     bundle.config["linux"]["devices"] = [{

@@ -92,6 +92,7 @@ struct rootfs_ctx
   const struct oci_config *cfg;
   const char *root; /* for messages: the rootfs path, "/" after the pivot */
   int rootfd;       /* O_PATH on it */
+  size_t index;     /* of the cfg->mounts entry being mounted */
 };
 
 /* Lexically clean an absolute container path: "//dev/./pts/" -> "/dev/pts",
@@ -818,14 +819,59 @@ mount_cgroup_entry (struct rootfs_ctx *c, const struct oci_mount *m,
   return mount_cgroup_v1 (c, m, &mi, err);
 }
 
+/* An idmapped bind: a detached copy of the source gets the mapping of a
+ * user namespace made for it, then goes onto the checked target. */
+static int
+mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
+                      berth_error_t *err)
+{
+  cleanup_close int srcfd = -1, target = -1, tree = -1;
+  struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+  int userns = c->o->idmap_userns ? c->o->idmap_userns[c->index] : -1;
+  unsigned int rec = m->rec ? AT_RECURSIVE : 0;
+  struct stat st;
+
+  if (!m->bind)
+    return berth_make_error (err, EINVAL,
+                             "mount `%s`: uidMappings/gidMappings need a "
+                             "bind mount",
+                             m->destination);
+  srcfd = open (m->source, O_PATH | O_CLOEXEC);
+  if (srcfd < 0 || fstat (srcfd, &st) < 0)
+    return berth_make_error (err, errno, "bind source `%s` for `%s`",
+                             m->source, m->destination);
+  target = safe_create_mount_target (c->rootfd, c->root, m->destination,
+                                     S_ISDIR (st.st_mode), err);
+  if (target < 0)
+    return -1;
+  if (userns < 0)
+    return berth_make_error (err, EINVAL, "mount `%s`: no idmap namespace",
+                             m->destination);
+  tree = sys_open_tree (srcfd, "",
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
+                            | rec);
+  if (tree < 0)
+    return berth_make_error (err, errno, "open_tree `%s`", m->source);
+  attr.userns_fd = (uint64_t) userns;
+  if (sys_mount_setattr (tree, "", AT_EMPTY_PATH | rec, &attr) < 0)
+    return berth_make_error (err, errno,
+                             "mount `%s`: idmap `%s` (does its filesystem "
+                             "support idmapped mounts?)",
+                             m->destination, m->source);
+  if (sys_move_mount (tree, "", target, "",
+                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+      < 0)
+    return berth_make_error (err, errno, "move_mount `%s` onto `%s`",
+                             m->source, m->destination);
+  return finish_mount (tree, m, true, err);
+}
+
 static int
 mount_entry (struct rootfs_ctx *c, const struct oci_mount *m,
              berth_error_t *err)
 {
   if (m->uid_map_len || m->gid_map_len)
-    return berth_make_error (err, ENOTSUP,
-                             "mount `%s`: idmapped mounts are not supported",
-                             m->destination);
+    return mount_idmapped_entry (c, m, err);
   if (m->bind)
     return mount_bind_entry (c, m, err);
   if (strcmp (m->type, "cgroup") == 0 || strcmp (m->type, "cgroup2") == 0)
@@ -1061,6 +1107,10 @@ prepare_root (const struct linux_rootfs_opts *o, berth_error_t *err)
 
   /* Our copy of the host's mounts must not send anything back: rslave by
    * default, as runc.  EINVAL when "/" is not a mount point (chroot).  */
+  /* An unbindable "/" could not give us the rootfs bind below: that one
+   * is applied after pivot_root (finalize).  */
+  if (prop & MS_UNBINDABLE)
+    prop = 0;
   if (mount (NULL, "/", NULL, prop ? prop : MS_SLAVE | MS_REC, NULL) < 0
       && errno != EINVAL)
     return berth_make_error (err, errno, "set propagation of `/`");
@@ -1086,7 +1136,7 @@ linux_rootfs_prepare (const struct linux_rootfs_opts *o, berth_error_t *err)
     return berth_make_error (err, errno, "open rootfs `%s`", cfg->root_path);
   c.rootfd = rootfd;
   for (i = 0; i < cfg->mounts_len; i++)
-    if (mount_entry (&c, &cfg->mounts[i], err) < 0)
+    if ((c.index = i, mount_entry (&c, &cfg->mounts[i], err)) < 0)
       return -1;
   return setup_dev (&c, err);
 }
@@ -1097,12 +1147,21 @@ linux_rootfs_prepare (const struct linux_rootfs_opts *o, berth_error_t *err)
 static int
 pivot (const char *root, berth_error_t *err)
 {
+  cleanup_close int oldroot = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+  if (oldroot < 0)
+    return berth_make_error (err, errno, "open `/`");
   if (chdir (root) < 0)
     return berth_make_error (err, errno, "chdir `%s`", root);
   /* pivot_root(".", ".") stacks the old root on top of the new one, so
    * there is no put_old directory to create inside the image.  */
   if (syscall (SYS_pivot_root, ".", ".") < 0)
     return berth_make_error (err, errno, "pivot_root `%s`", root);
+  /* Step onto the old root itself: "." from the new root's directory would
+   * name the new root mount, and the rslave below would then strip the
+   * container's own shared mounts.  */
+  if (fchdir (oldroot) < 0)
+    return berth_make_error (err, errno, "fchdir to the old root");
   /* The old root must not pass its unmount on to the host's mounts.  */
   if (mount (NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
     return berth_make_error (err, errno, "make the old root rslave");

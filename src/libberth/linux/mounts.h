@@ -35,6 +35,10 @@ struct linux_rootfs_opts
                                   each hierarchy's mount point; for binding
                                   it when there is no cgroup namespace */
   bool terminal;               /* process.terminal: prepare /dev/console */
+  /* For each cfg->mounts entry with uid/gid mappings, an fd of a user
+   * namespace carrying them (made by the runtime before clone, see
+   * idmap.h), else -1.  NULL when no mount is idmapped. */
+  const int *idmap_userns;
 };
 
 /* Before the createContainer hooks and the pivot.  Makes "/" rslave (or

@@ -300,9 +300,9 @@ child_fail (int sync_fd, int result_fd, berth_error_t *err)
 /* Open the exec fifo as reader (so `start` can open it for writing
  * without blocking) and as writer (so our read blocks instead of seeing
  * end of file until `start` writes). */
-static int
-open_exec_fifo (const char *state_dir, int *rfd, int *wfd, int *resfd,
-                berth_error_t *err)
+int
+linux_open_exec_fifos (const char *state_dir, int *rfd, int *wfd, int *resfd,
+                       berth_error_t *err)
 {
   cleanup_free char *path = NULL;
   /* O_RDWR never blocks on a fifo: `start` opens the read side later.  */
@@ -349,12 +349,67 @@ set_hostnames (const struct oci_config *cfg, berth_error_t *err)
   return 0;
 }
 
+/* Only sysctls that belong to a namespace the container has of its own
+ * may be set: anything else would change the host (runc refuses them
+ * too). */
+static int
+check_sysctl (const struct oci_config *cfg, const char *key,
+              berth_error_t *err)
+{
+  static const char *const ipc[]
+      = { "kernel.msgmax",  "kernel.msgmnb", "kernel.msgmni",
+          "kernel.sem",     "kernel.shmall", "kernel.shmmax",
+          "kernel.shmmni",  "kernel.shm_rmid_forced" };
+  bool own_ipc = cfg->ns[OCI_NS_IPC].present;
+  bool own_net = cfg->ns[OCI_NS_NET].present;
+  bool own_uts = cfg->ns[OCI_NS_UTS].present;
+  size_t i;
+
+  for (i = 0; i < ARRAY_SIZE (ipc); i++)
+    if (strcmp (key, ipc[i]) == 0)
+      {
+        if (own_ipc)
+          return 0;
+        goto shared;
+      }
+  if (strncmp (key, "fs.mqueue.", 10) == 0)
+    {
+      if (own_ipc)
+        return 0;
+      goto shared;
+    }
+  if (strncmp (key, "net.", 4) == 0)
+    {
+      if (own_net)
+        return 0;
+      goto shared;
+    }
+  if (strcmp (key, "kernel.hostname") == 0
+      || strcmp (key, "kernel.domainname") == 0)
+    {
+      if (own_uts)
+        return 0;
+      goto shared;
+    }
+  return berth_make_error (err, EPERM,
+                           "linux.sysctl: `%s` is not namespaced: setting it "
+                           "would change the host",
+                           key);
+shared:
+  return berth_make_error (err, EPERM,
+                           "linux.sysctl: `%s` needs a namespace of its own "
+                           "that the container does not have",
+                           key);
+}
+
 static int
 apply_sysctl (const struct oci_config *cfg, berth_error_t *err)
 {
   size_t i;
   for (i = 0; i < cfg->sysctl_len; i++)
     {
+      if (check_sysctl (cfg, cfg->sysctl[i].key, err) < 0)
+        return -1;
       cleanup_free char *path = NULL;
       cleanup_close int fd = -1;
       char *p;
@@ -410,6 +465,7 @@ init_rootfs (const struct linux_init_args *a, int64_t host_pid,
     .cgroupns = cfg->ns[OCI_NS_CGROUP].present,
     .cgroup_rel_path = a->cgroup_rel_path,
     .terminal = cfg->process && cfg->process->terminal,
+    .idmap_userns = a->idmap_userns,
   };
   cleanup_free char *state = NULL;
 
@@ -459,7 +515,8 @@ linux_init_main (const struct linux_init_args *a)
   const struct oci_config *cfg = a->cfg;
   const struct oci_process *p = cfg->process;
   berth_error_t err = NULL;
-  int rfd = -1, wfd = -1, resfd = -1, listener = -1;
+  int rfd = a->fifo_rfd, wfd = a->fifo_wfd, resfd = a->result_fd;
+  int listener = -1;
   bool secured = false;
   cleanup_free char *exe = NULL;
   struct sync_msg m;
@@ -489,8 +546,10 @@ linux_init_main (const struct linux_init_args *a)
       berth_make_error (&err, errno, "create a session keyring");
       child_fail (a->sync_fd, -1, &err);
     }
-  if (open_exec_fifo (a->state_dir, &rfd, &wfd, &resfd, &err) < 0
-      || init_rootfs (a, m.value, &err) < 0 || apply_sysctl (cfg, &err) < 0
+  /* Sysctls go in through the runtime's /proc while it is still there: the
+   * container's /proc/sys is about to become read-only.  Only namespaced
+   * keys are accepted, so this writes to the container's namespaces.  */
+  if (apply_sysctl (cfg, &err) < 0 || init_rootfs (a, m.value, &err) < 0
       || init_terminal (a, &err) < 0)
     child_fail (a->sync_fd, -1, &err);
   if (p->cwd && chdir (p->cwd) < 0)

@@ -28,8 +28,18 @@ struct linux_init_args
   bool no_new_keyring;
   int preserve_fds;
   int sync_fd; /* the child's end */
+  /* exec.fifo read and write ends and result.fifo, opened by the runtime
+   * before clone: in a new user namespace the child could not open them. */
+  int fifo_rfd, fifo_wfd, result_fd;
+  const int *idmap_userns; /* see linux_rootfs_opts */
   bool debug;
 };
+
+/* Open STATE_DIR/exec.fifo for reading and writing (the init blocks
+ * reading it until `start` writes) and STATE_DIR/result.fifo (where the
+ * init reports a failure after `start`). */
+int linux_open_exec_fifos (const char *state_dir, int *rfd, int *wfd,
+                           int *resfd, berth_error_t *err);
 
 /* Runs in the cloned child; never returns. */
 void linux_init_main (const struct linux_init_args *a)

@@ -384,40 +384,43 @@ parse_mounts (struct oci_config *cfg, berth_error_t *err)
 }
 
 static int
-parse_cap_set (json_t *caps, const char *key, uint64_t *mask,
-               berth_error_t *err)
+parse_cap_set (json_t *caps, const char *where, const char *key,
+               uint64_t *mask, berth_error_t *err)
 {
   cleanup_strv char **names = NULL;
   size_t i;
 
-  if (bjson_strv (caps, "process.capabilities", key, &names, err) < 0)
+  if (bjson_strv (caps, where, key, &names, err) < 0)
     return -EINVAL;
   for (i = 0; names && names[i]; i++)
     {
       int c = oci_cap_from_name (names[i]);
       if (c < 0)
         return berth_make_error (err, EINVAL,
-                                 "process.capabilities.%s: unknown capability "
-                                 "`%s`",
-                                 key, names[i]);
+                                 "%s.%s: unknown capability `%s`", where, key,
+                                 names[i]);
       *mask |= 1ull << c;
     }
   return 0;
 }
 
 static int
-parse_caps (json_t *proc, struct oci_caps *caps, berth_error_t *err)
+parse_caps (json_t *proc, const char *path, struct oci_caps *caps,
+            berth_error_t *err)
 {
   json_t *obj = NULL;
-  int r = bjson_object (proc, "process", "capabilities", &obj, err);
+  char where[64];
+  int r = bjson_object (proc, path, "capabilities", &obj, err);
   if (r <= 0)
     return r;
+  snprintf (where, sizeof (where), "%s.capabilities", path);
   caps->present = true;
-  if (parse_cap_set (obj, "bounding", &caps->bounding, err) < 0
-      || parse_cap_set (obj, "effective", &caps->effective, err) < 0
-      || parse_cap_set (obj, "permitted", &caps->permitted, err) < 0
-      || parse_cap_set (obj, "inheritable", &caps->inheritable, err) < 0
-      || parse_cap_set (obj, "ambient", &caps->ambient, err) < 0)
+  if (parse_cap_set (obj, where, "bounding", &caps->bounding, err) < 0
+      || parse_cap_set (obj, where, "effective", &caps->effective, err) < 0
+      || parse_cap_set (obj, where, "permitted", &caps->permitted, err) < 0
+      || parse_cap_set (obj, where, "inheritable", &caps->inheritable, err)
+             < 0
+      || parse_cap_set (obj, where, "ambient", &caps->ambient, err) < 0)
     return -EINVAL;
   return 0;
 }
@@ -621,6 +624,7 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
 {
   const char *s = NULL;
   json_t *box = NULL;
+  char where[64];
   int64_t v;
 
   if (bjson_bool (obj, path, "terminal", &p->terminal, err) < 0)
@@ -629,16 +633,13 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
     return -EINVAL;
   if (box)
     {
+      snprintf (where, sizeof (where), "%s.consoleSize", path);
       v = 0;
-      if (bjson_int_range (box, "process.consoleSize", "height", 0, 65535, &v,
-                           err)
-          < 0)
+      if (bjson_int_range (box, where, "height", 0, 65535, &v, err) < 0)
         return -EINVAL;
       p->console_height = (uint32_t)v;
       v = 0;
-      if (bjson_int_range (box, "process.consoleSize", "width", 0, 65535, &v,
-                           err)
-          < 0)
+      if (bjson_int_range (box, where, "width", 0, 65535, &v, err) < 0)
         return -EINVAL;
       p->console_width = (uint32_t)v;
     }
@@ -678,13 +679,15 @@ parse_cpu_affinity (json_t *obj, const char *path, struct oci_process *p,
 {
   json_t *a = NULL;
   const char *s = NULL;
+  char where[64];
   if (bjson_object (obj, path, "execCPUAffinity", &a, err) <= 0)
     return *err ? -EINVAL : 0;
-  if (bjson_string (a, "process.execCPUAffinity", "initial", &s, err) < 0)
+  snprintf (where, sizeof (where), "%s.execCPUAffinity", path);
+  if (bjson_string (a, where, "initial", &s, err) < 0)
     return -EINVAL;
   p->cpu_affinity_initial = s ? xstrdup (s) : NULL;
   s = NULL;
-  if (bjson_string (a, "process.execCPUAffinity", "final", &s, err) < 0)
+  if (bjson_string (a, where, "final", &s, err) < 0)
     return -EINVAL;
   p->cpu_affinity_final = s ? xstrdup (s) : NULL;
   return 0;
@@ -701,7 +704,7 @@ oci_process_parse (json_t *obj, const char *path, struct oci_process **out,
     return berth_make_error (err, EINVAL, "%s: expected an object", path);
   if (parse_process_strings (obj, path, p, err) < 0
       || parse_user (obj, path, p, err) < 0
-      || parse_caps (obj, &p->caps, err) < 0
+      || parse_caps (obj, path, &p->caps, err) < 0
       || parse_rlimits (obj, path, p, err) < 0
       || parse_scheduler (obj, path, p, err) < 0
       || parse_io_priority (obj, path, p, err) < 0

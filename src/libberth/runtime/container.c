@@ -17,6 +17,7 @@
 
 #include "json.h"
 #include "linux/cgroup.h"
+#include "linux/idmap.h"
 #include "linux/namespaces.h"
 #include "linux/process.h"
 #include "linux/seccomp-filter.h"
@@ -52,11 +53,13 @@ struct create_ctx
   char *cgroup_rel;
   pid_t pid;
   int sync[2];
+  int *idmap_userns; /* per mount, -1 when not idmapped */
   uint64_t t0;
 };
 
 /* The device rules the spec requires on top of the config's: the default
- * devices, the pty slaves, /dev/ptmx, and each linux.devices entry.  */
+ * devices, the pty slaves and /dev/ptmx.  linux.devices entries get no
+ * rule of their own: the config's linux.resources.devices decides. */
 static json_t *
 resources_with_devices (const struct oci_config *cfg)
 {
@@ -72,6 +75,7 @@ resources_with_devices (const struct oci_config *cfg)
   json_t *devs = json_object_get (res, "devices");
   size_t i;
 
+
   if (!json_is_array (devs))
     {
       devs = json_array ();
@@ -85,17 +89,6 @@ resources_with_devices (const struct oci_config *cfg)
         json_pack ("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type",
                    defaults[i].type, "major", (json_int_t)defaults[i].major,
                    "minor", (json_int_t)defaults[i].minor, "access", "rwm"));
-  for (i = 0; i < cfg->devices_len; i++)
-    {
-      const struct oci_device *d = &cfg->devices[i];
-      char t[2] = { d->type == 'u' ? 'c' : d->type, 0 };
-      if (d->type == 'p')
-        continue;
-      json_array_append_new (
-          devs, json_pack ("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", t,
-                           "major", (json_int_t)d->major, "minor",
-                           (json_int_t)d->minor, "access", "rwm"));
-    }
   return res;
 }
 
@@ -155,6 +148,34 @@ prepare_state_dir (struct create_ctx *c, berth_error_t *err)
   return write_file_atomic (cfgpath, doc, strlen (doc), 0600, err);
 }
 
+/* Idmapped mounts need user namespaces carrying their mappings; make them
+ * here, where /proc is the host's, and hand the fds to the child. */
+static int
+make_idmap_namespaces (struct create_ctx *c, berth_error_t *err)
+{
+  size_t i;
+  bool any = false;
+
+  for (i = 0; i < c->cfg->mounts_len; i++)
+    any |= c->cfg->mounts[i].uid_map_len || c->cfg->mounts[i].gid_map_len;
+  if (!any)
+    return 0;
+  c->idmap_userns = xmalloc (sizeof (int) * c->cfg->mounts_len);
+  for (i = 0; i < c->cfg->mounts_len; i++)
+    {
+      const struct oci_mount *m = &c->cfg->mounts[i];
+      c->idmap_userns[i] = -1;
+      if (!m->uid_map_len && !m->gid_map_len)
+        continue;
+      c->idmap_userns[i] = linux_idmap_userns (
+          m->uid_map, m->uid_map_len, m->gid_map, m->gid_map_len, err);
+      if (c->idmap_userns[i] < 0)
+        return berth_error_wrap (err, "mounts[%zu] (`%s`)", i,
+                                 m->destination);
+    }
+  return 0;
+}
+
 static int
 spawn_init (struct create_ctx *c, berth_error_t *err)
 {
@@ -169,12 +190,22 @@ spawn_init (struct create_ctx *c, berth_error_t *err)
     .no_pivot = c->o->no_pivot,
     .no_new_keyring = c->o->no_new_keyring,
     .preserve_fds = c->o->preserve_fds,
+    .fifo_rfd = -1,
+    .fifo_wfd = -1,
+    .result_fd = -1,
   };
   const char *pidns
       = c->cfg->ns[OCI_NS_PID].present ? c->cfg->ns[OCI_NS_PID].path : NULL;
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->sync) < 0)
     return berth_make_error (err, errno, "socketpair");
+  if (make_idmap_namespaces (c, err) < 0)
+    return -1;
+  a.idmap_userns = c->idmap_userns;
+  if (linux_open_exec_fifos (c->state_dir, &a.fifo_rfd, &a.fifo_wfd,
+                             &a.result_fd, err)
+      < 0)
+    return -1;
   if (pidns && linux_ns_enter_pid_for_children (pidns, &saved_pidns, err) < 0)
     return -1;
   c->pid = linux_clone (linux_ns_clone_flags (c->cfg));
@@ -187,21 +218,37 @@ spawn_init (struct create_ctx *c, berth_error_t *err)
   if (c->pid < 0)
     {
       int e = errno;
+      close (a.fifo_rfd);
+      close (a.fifo_wfd);
+      close (a.result_fd);
       linux_ns_restore_pid (saved_pidns, NULL);
       return berth_make_error (err, e, "clone the container process");
     }
   close (c->sync[1]);
   c->sync[1] = -1;
+  close (a.fifo_rfd);
+  close (a.fifo_wfd);
+  close (a.result_fd);
   debug (c->rt, "cloned init %d at %.3f ms", (int)c->pid,
          (now_ns () - c->t0) / 1e6);
   return linux_ns_restore_pid (saved_pidns, err);
 }
 
+/* Limits go on once the rootfs is ready, as in runc: the device rules
+ * would otherwise refuse the mknod of the config's own devices. */
+static int
+apply_resources (struct create_ctx *c, berth_error_t *err)
+{
+  cleanup_json json_t *res = resources_with_devices (c->cfg);
+  if (berth_cgroup_apply (c->cg, res, err) < 0)
+    return berth_error_wrap (err, "linux.resources");
+  debug (c->rt, "cgroup limits applied at %.3f ms", (now_ns () - c->t0) / 1e6);
+  return 0;
+}
+
 static int
 setup_cgroup (struct create_ctx *c, berth_error_t *err)
 {
-  cleanup_json json_t *res = NULL;
-
   if (c->rt->systemd_cgroup)
     return berth_make_error (err, EOPNOTSUPP,
                              "--systemd-cgroup is not supported yet: use the "
@@ -210,9 +257,6 @@ setup_cgroup (struct create_ctx *c, berth_error_t *err)
                            c->pid, &c->cg, err)
       < 0)
     return -1;
-  res = resources_with_devices (c->cfg);
-  if (berth_cgroup_apply (c->cg, res, err) < 0)
-    return berth_error_wrap (err, "linux.resources");
   debug (c->rt, "cgroup %s ready at %.3f ms", berth_cgroup_path (c->cg),
          (now_ns () - c->t0) / 1e6);
   return 0;
@@ -289,7 +333,7 @@ drive_child (struct create_ctx *c, berth_error_t *err)
             return -1;
           break;
         case SYNC_READY:
-          return 0;
+          return apply_resources (c, err);
         default:
           return berth_make_error (err, EPROTO, "unexpected message %d",
                                    m.type);
@@ -374,6 +418,14 @@ create_cleanup (struct create_ctx *c, bool failed)
     close (c->sync[0]);
   if (c->sync[1] >= 0)
     close (c->sync[1]);
+  if (c->idmap_userns)
+    {
+      size_t i;
+      for (i = 0; i < c->cfg->mounts_len; i++)
+        if (c->idmap_userns[i] >= 0)
+          close (c->idmap_userns[i]);
+      free (c->idmap_userns);
+    }
   berth_cgroup_free (c->cg);
   berth_seccomp_free (c->seccomp);
   oci_config_free (c->cfg);
