@@ -219,15 +219,15 @@ write_file_at (int dirfd, const char *path, const void *data, size_t len,
   return 0;
 }
 
-int
-write_file_atomic (const char *path, const void *data, size_t len, mode_t mode,
-                   berth_error_t *err)
+static int
+replace_file (const char *path, const void *data, size_t len, mode_t mode,
+              bool durable, berth_error_t *err)
 {
   cleanup_free char *tmp = NULL;
   cleanup_close int fd = -1;
   ssize_t r;
 
-  xasprintf (&tmp, "%s.tmp.%d", path, (int)getpid ());
+  xasprintf (&tmp, "%s.tmp.%d", path, (int) getpid ());
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return berth_make_error (err, errno, "create `%s`", tmp);
@@ -235,9 +235,9 @@ write_file_atomic (const char *path, const void *data, size_t len, mode_t mode,
   if (r < 0)
     {
       unlink (tmp);
-      return berth_make_error (err, (int)-r, "write `%s`", tmp);
+      return berth_make_error (err, (int) -r, "write `%s`", tmp);
     }
-  if (fsync (fd) < 0)
+  if (durable && fsync (fd) < 0)
     {
       int e = errno;
       unlink (tmp);
@@ -250,6 +250,20 @@ write_file_atomic (const char *path, const void *data, size_t len, mode_t mode,
       return berth_make_error (err, e, "rename `%s` to `%s`", tmp, path);
     }
   return 0;
+}
+
+int
+write_file_atomic (const char *path, const void *data, size_t len,
+                   mode_t mode, berth_error_t *err)
+{
+  return replace_file (path, data, len, mode, true, err);
+}
+
+int
+write_file_replace (const char *path, const void *data, size_t len,
+                    mode_t mode, berth_error_t *err)
+{
+  return replace_file (path, data, len, mode, false, err);
 }
 
 int

@@ -88,6 +88,12 @@ int write_file_at (int dirfd, const char *path, const void *data, size_t len,
 int write_file_atomic (const char *path, const void *data, size_t len,
                        mode_t mode, berth_error_t *err);
 
+/* Like write_file_atomic without the fsync: readers see the old or the
+ * new content, never a mix, but a power loss may lose the update.  For
+ * runtime state that lives on /run and is meaningless after a reboot. */
+int write_file_replace (const char *path, const void *data, size_t len,
+                        mode_t mode, berth_error_t *err);
+
 /* mkdir -p with MODE for every created component. */
 int mkdir_p (const char *path, mode_t mode, berth_error_t *err);
 

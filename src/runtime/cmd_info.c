@@ -1,5 +1,6 @@
 /* ps, list, events: read-only views of containers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,38 +37,61 @@ has_pid (const pid_t *pids, size_t n, long pid)
   return false;
 }
 
-/* Run ps(1) with ARGS and keep the header and the container's lines. */
+/* Run ps(1) with ARGS (default -ef), without a shell, and read its
+ * output. */
+static FILE *
+spawn_ps (char **args, pid_t *child, berth_error_t *err)
+{
+  char *def[] = { (char *) "ps", (char *) "-ef", NULL };
+  cleanup_free char **argv = NULL;
+  size_t n = strv_len (args), i;
+  int fds[2];
+  FILE *f;
+
+  argv = xmalloc0 ((n + 2) * sizeof (char *));
+  argv[0] = (char *) "ps";
+  for (i = 0; i < n; i++)
+    argv[i + 1] = args[i];
+  if (pipe2 (fds, O_CLOEXEC) < 0)
+    return berth_make_error (err, errno, "pipe"), NULL;
+  *child = fork ();
+  if (*child < 0)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return berth_make_error (err, errno, "fork"), NULL;
+    }
+  if (*child == 0)
+    {
+      dup2 (fds[1], 1);
+      execvp ("ps", n ? argv : def);
+      _exit (127);
+    }
+  close (fds[1]);
+  f = fdopen (fds[0], "r");
+  if (f == NULL)
+    close (fds[0]);
+  return f;
+}
+
+/* Keep ps's header and the lines of the container's processes. */
 static int
 ps_table (char **args, const pid_t *pids, size_t n, berth_error_t *err)
 {
   cleanup_file FILE *f = NULL;
-  cleanup_free char *cmd = NULL, *line = NULL;
-  size_t cap = 0, i, len = 0;
-  int pid_col = -1;
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  int pid_col = -1, status = 0;
   bool header = true;
+  pid_t child = -1;
 
-  cmd = xstrdup ("ps");
-  for (i = 0; args[i]; i++)
-    {
-      char *next = NULL;
-      if (strpbrk (args[i], "'\\"))
-        return berth_make_error (err, EINVAL, "ps: invalid argument `%s`",
-                                 args[i]);
-      xasprintf (&next, "%s '%s'", cmd, args[i]);
-      free (cmd);
-      cmd = next;
-    }
-  if (i == 0)
-    {
-      free (cmd);
-      cmd = xstrdup ("ps -ef");
-    }
-  f = popen (cmd, "re");
+  f = spawn_ps (args, &child, err);
   if (f == NULL)
-    return berth_make_error (err, errno, "run `%s`", cmd);
+    return -1;
   while (getline (&line, &cap, f) > 0)
     {
-      char *save = NULL, *tok, *copy = xstrdup (line);
+      cleanup_free char *copy = xstrdup (line);
+      char *save = NULL, *tok;
       int col = 0;
       long pid = -1;
       for (tok = strtok_r (copy, " \t\n", &save); tok;
@@ -78,23 +102,24 @@ ps_table (char **args, const pid_t *pids, size_t n, berth_error_t *err)
           else if (!header && col == pid_col)
             pid = strtol (tok, NULL, 10);
         }
-      free (copy);
       if (header)
         {
           if (pid_col < 0)
-            {
-              pclose (steal_pointer (&f));
-              return berth_make_error (err, EINVAL,
-                                       "ps: no PID column in the output");
-            }
+            break;
           fputs (line, stdout);
           header = false;
         }
       else if (has_pid (pids, n, pid))
         fputs (line, stdout);
-      len++;
     }
-  pclose (steal_pointer (&f));
+  fclose (steal_pointer (&f));
+  while (waitpid (child, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (pid_col < 0)
+    return berth_make_error (err, EINVAL, "ps: no PID column in the output");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return berth_make_error (err, 0, "ps failed (status %d)",
+                             WIFEXITED (status) ? WEXITSTATUS (status) : -1);
   return 0;
 }
 

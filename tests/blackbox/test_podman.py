@@ -41,7 +41,7 @@ import clientutil as cu
 
 CGROUP_PARENT = "berth-test-%d-podman" % os.getpid()
 # containers/image keeps a blob cache here when root pulls; no option moves
-# it, so the session removes what it created.
+# it, so the fixture removes what it created.
 BLOB_CACHE = "/var/lib/containers/cache/blob-info-cache-v1.boltdb"
 
 for _tool in ("podman", "conmon"):
@@ -162,7 +162,7 @@ graphroot = "{top}/root"
         cu.unmount_all_under(self.top)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def podman(image):
     runtime = cu.runtime_binary()
     top = tempfile.mkdtemp(prefix="berth-pm-", dir="/tmp")
@@ -191,7 +191,7 @@ def podman(image):
             cu.unmount_all_under(top)
             cu.remove_cgroup_tree(CGROUP_PARENT)
             shutil.rmtree(top, ignore_errors=True)
-            # What this session created, deepest first: the cache file, the
+            # What this fixture created, deepest first: the cache file, the
             # cache directory (podman's own), /var/lib/containers if empty.
             for path in made:
                 try:
@@ -254,7 +254,7 @@ class Pm:
         left = [n for n in self.p.names() if n in self.names]
         if left:
             leaks.append("containers could not be removed: %s" % left)
-        # The session is sequential: once a test's containers are gone,
+        # The tests run one at a time: once a test's containers are gone,
         # nothing may stay in the runtime's root, in the cgroup parent
         # (but conmon's own cgroup) or among the container mounts.
         state = cu.wait_for(lambda: not os.listdir(self.p.rt_root)

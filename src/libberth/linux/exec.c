@@ -118,15 +118,6 @@ exec_process (const struct linux_exec_args *a)
     exec_fail (a->sync_fd, &err);
   if (listener >= 0)
     close (listener);
-  {
-    int fd;
-    for (fd = 3; fd < 3 + a->preserve_fds; fd++)
-      {
-        int fl = fcntl (fd, F_GETFD);
-        if (fl >= 0)
-          fcntl (fd, F_SETFD, fl & ~FD_CLOEXEC);
-      }
-  }
   linux_exec_close_fds (a->preserve_fds);
   execve (exe, p->args, p->env);
   berth_make_error (&err, errno, "exec `%s`", exe);

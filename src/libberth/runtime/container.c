@@ -115,7 +115,7 @@ write_pid_file (const char *path, pid_t pid, berth_error_t *err)
   int n = snprintf (buf, sizeof (buf), "%d", (int)pid);
   if (path == NULL)
     return 0;
-  return write_file_atomic (path, buf, (size_t)n, 0644, err);
+  return write_file_replace (path, buf, (size_t)n, 0644, err);
 }
 
 static int
@@ -145,7 +145,7 @@ prepare_state_dir (struct create_ctx *c, berth_error_t *err)
     return berth_make_error (err, errno, "mkfifo `%s`", fifo);
   xasprintf (&cfgpath, "%s/config.json", c->state_dir);
   doc = bjson_dump (c->cfg->doc, false);
-  return write_file_atomic (cfgpath, doc, strlen (doc), 0600, err);
+  return write_file_replace (cfgpath, doc, strlen (doc), 0600, err);
 }
 
 /* Idmapped mounts need user namespaces carrying their mappings; make them

@@ -179,7 +179,7 @@ berth_container_exec (const struct berth_runtime *rt, const char *id,
     {
       char buf[32];
       int n = snprintf (buf, sizeof (buf), "%d", (int)c.pid);
-      if (write_file_atomic (o->pid_file, buf, (size_t)n, 0644, err) < 0)
+      if (write_file_replace (o->pid_file, buf, (size_t)n, 0644, err) < 0)
         goto out;
     }
   *pid = c.pid;

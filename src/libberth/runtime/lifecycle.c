@@ -498,7 +498,7 @@ berth_container_update (const struct berth_runtime *rt, const char *id,
     json_object_set_new (lx, "resources", res = json_object ());
   merge_resources (res, resources);
   doc = bjson_dump (cfg, false);
-  return write_file_atomic (path, doc, strlen (doc), 0600, err);
+  return write_file_replace (path, doc, strlen (doc), 0600, err);
 }
 
 int

@@ -77,7 +77,7 @@ berth_state_write (const char *root, const struct berth_state *st,
     json_object_set (j, "annotations", st->annotations);
   data = bjson_dump (j, false);
   xasprintf (&path, "%s/state.json", dir);
-  return write_file_atomic (path, data, strlen (data), 0600, err);
+  return write_file_replace (path, data, strlen (data), 0600, err);
 }
 
 /* runc's wording; ENOENT is kept as the status so callers can tell. */
