@@ -19,7 +19,7 @@ FILE` and reads errors from that file.  What podman and conmon call:
             [--console-socket S] ID                       (conmon)
     RUNTIME --log-format=json --log L exec --pid-file P --process F
             --detach [--console-socket S] ID              (conmon)
-    RUNTIME start ID / kill ID SIG / pause ID / resume ID /
+    RUNTIME start ID / kill ID SIG / pause ID / resume ID / state ID /
             delete --force ID                             (podman)
 
 conmon is the subreaper of the container's processes and reports their exit

@@ -45,6 +45,27 @@ wait_hook (pid_t pid, int timeout, int *status)
   return 0;
 }
 
+/* A hook that exits without reading stdin must not kill us with SIGPIPE.
+ * The caller owns the process's signal dispositions, so block SIGPIPE
+ * around the write and drop a pending one, instead of ignoring it. */
+static void
+write_state (int fd, const char *state_json)
+{
+  sigset_t pipe_set, old;
+  const struct timespec zero = { 0, 0 };
+
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  sigprocmask (SIG_BLOCK, &pipe_set, &old);
+  safe_write_all (fd, state_json, strlen (state_json));
+  if (!sigismember (&old, SIGPIPE))
+    {
+      while (sigtimedwait (&pipe_set, NULL, &zero) > 0)
+        ;
+      sigprocmask (SIG_SETMASK, &old, NULL);
+    }
+}
+
 static int
 run_one (const struct oci_hook *h, const char *kind, size_t idx,
          const char *state_json, berth_error_t *err)
@@ -73,9 +94,7 @@ run_one (const struct oci_hook *h, const char *kind, size_t idx,
       _exit (127);
     }
   close (fds[0]);
-  /* A hook that does not read stdin must not block us: ignore EPIPE.  */
-  signal (SIGPIPE, SIG_IGN);
-  safe_write_all (fds[1], state_json, strlen (state_json));
+  write_state (fds[1], state_json);
   close (fds[1]);
   r = wait_hook (pid, h->timeout, &status);
   if (r == -ETIMEDOUT)
