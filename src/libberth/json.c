@@ -89,14 +89,14 @@ bjson_uint64 (json_t *obj, const char *path, const char *key, uint64_t *out,
        * literal 2^64-1 rounds up to 2^64, and converting 2^64 or more to
        * uint64_t is undefined behaviour (UBSan in tests/fuzz).  */
       double d = json_real_value (v);
-      if (d < 0 || d >= 18446744073709551616.0 || d != (double)(uint64_t)d)
+      if (d < 0 || d >= 18446744073709551616.0 || d != (double) (uint64_t) d)
         return type_error (path, key, "a non-negative integer", err);
-      *out = (uint64_t)d;
+      *out = (uint64_t) d;
       return 1;
     }
   if (!json_is_integer (v) || json_integer_value (v) < 0)
     return type_error (path, key, "a non-negative integer", err);
-  *out = (uint64_t)json_integer_value (v);
+  *out = (uint64_t) json_integer_value (v);
   return 1;
 }
 
@@ -113,10 +113,10 @@ bjson_int_range (json_t *obj, const char *path, const char *key, int64_t min,
       if (path && *path)
         return berth_make_error (
             err, EINVAL, "%s.%s: %lld is out of range [%lld, %lld]", path, key,
-            (long long)v, (long long)min, (long long)max);
+            (long long) v, (long long) min, (long long) max);
       return berth_make_error (err, EINVAL,
                                "%s: %lld is out of range [%lld, %lld]", key,
-                               (long long)v, (long long)min, (long long)max);
+                               (long long) v, (long long) min, (long long) max);
     }
   *out = v;
   return 1;

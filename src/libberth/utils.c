@@ -14,7 +14,7 @@ static void
 oom (void)
 {
   static const char msg[] = "berth: out of memory\n";
-  (void)!write (2, msg, sizeof (msg) - 1);
+  (void) !write (2, msg, sizeof (msg) - 1);
   abort ();
 }
 
@@ -82,7 +82,7 @@ xasprintf (char **out, const char *fmt, ...)
 void
 cleanup_freep (void *p)
 {
-  void **pp = (void **)p;
+  void **pp = (void **) p;
   free (*pp);
   *pp = NULL;
 }
@@ -138,7 +138,7 @@ safe_write_all (int fd, const void *buf, size_t len)
         }
       done += r;
     }
-  return (ssize_t)done;
+  return (ssize_t) done;
 }
 
 ssize_t
@@ -159,7 +159,7 @@ safe_read_all (int fd, void *buf, size_t len)
         break;
       done += r;
     }
-  return (ssize_t)done;
+  return (ssize_t) done;
 }
 
 int
@@ -215,7 +215,7 @@ write_file_at (int dirfd, const char *path, const void *data, size_t len,
     return berth_make_error (err, errno, "open `%s`", path);
   r = safe_write_all (fd, data, len);
   if (r < 0)
-    return berth_make_error (err, (int)-r, "write to `%s`", path);
+    return berth_make_error (err, (int) -r, "write to `%s`", path);
   return 0;
 }
 
@@ -253,15 +253,15 @@ replace_file (const char *path, const void *data, size_t len, mode_t mode,
 }
 
 int
-write_file_atomic (const char *path, const void *data, size_t len,
-                   mode_t mode, berth_error_t *err)
+write_file_atomic (const char *path, const void *data, size_t len, mode_t mode,
+                   berth_error_t *err)
 {
   return replace_file (path, data, len, mode, true, err);
 }
 
 int
-write_file_replace (const char *path, const void *data, size_t len,
-                    mode_t mode, berth_error_t *err)
+write_file_replace (const char *path, const void *data, size_t len, mode_t mode,
+                    berth_error_t *err)
 {
   return replace_file (path, data, len, mode, false, err);
 }
@@ -374,7 +374,7 @@ pid_start_time (pid_t pid)
   int field;
   unsigned long long v = 0;
 
-  snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return 0;
@@ -415,5 +415,5 @@ now_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+  return (uint64_t) ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }

@@ -46,7 +46,7 @@ void cleanup_strvp (char ***v);
 static inline void *
 steal_pointer_impl (void *pp)
 {
-  void **p = (void **)pp;
+  void **p = (void **) pp;
   void *r = *p;
   *p = NULL;
   return r;

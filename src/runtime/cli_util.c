@@ -111,7 +111,7 @@ cli_wait_forward (pid_t pid, int master)
         continue;
       if (si.ssi_signo == SIGWINCH)
         continue;
-      kill (pid, (int)si.ssi_signo);
+      kill (pid, (int) si.ssi_signo);
     }
   close (sfd);
   sigprocmask (SIG_SETMASK, &old, NULL);

@@ -69,7 +69,7 @@ parse (int argc, char **argv, bool is_run, struct create_args *a,
           if (n < 0 || n > 65536)
             return berth_make_error (err, EINVAL,
                                      "--preserve-fds: out of range");
-          a->o.preserve_fds = (int)n;
+          a->o.preserve_fds = (int) n;
           break;
         case O_NO_PIVOT:
           a->o.no_pivot = true;

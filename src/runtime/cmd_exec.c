@@ -183,7 +183,7 @@ parse (int argc, char **argv, struct exec_args *a, berth_error_t *err)
         case O_PRESERVE_FDS:
           if (cli_parse_int ("--preserve-fds", optarg, &n, err) < 0)
             return -1;
-          a->o.preserve_fds = (int)n;
+          a->o.preserve_fds = (int) n;
           break;
         case O_CGROUP:
         case O_IGNORED:

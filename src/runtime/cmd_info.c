@@ -152,7 +152,7 @@ cmd_ps (struct cli *cli, int argc, char **argv, berth_error_t *err)
     return ps_table (argv + optind + 1, pids, n, err);
   printf ("[");
   for (i = 0; i < n; i++)
-    printf ("%s%d", i ? "," : "", (int)pids[i]);
+    printf ("%s%d", i ? "," : "", (int) pids[i]);
   printf ("]\n");
   return 0;
 }
@@ -245,11 +245,11 @@ parse_interval (const char *s, long *ms, berth_error_t *err)
   if (end == s || v < 0)
     return berth_make_error (err, EINVAL, "--interval: invalid `%s`", s);
   if (strcmp (end, "ms") == 0)
-    *ms = (long)v;
+    *ms = (long) v;
   else if (strcmp (end, "s") == 0 || *end == '\0')
-    *ms = (long)(v * 1000);
+    *ms = (long) (v * 1000);
   else if (strcmp (end, "m") == 0)
-    *ms = (long)(v * 60000);
+    *ms = (long) (v * 60000);
   else
     return berth_make_error (err, EINVAL, "--interval: invalid unit in `%s`",
                              s);

@@ -52,7 +52,7 @@ kill_opt (int c, void *data)
 {
   if (c != 'a')
     return -1;
-  *(bool *)data = true;
+  *(bool *) data = true;
   return 0;
 }
 

@@ -161,10 +161,10 @@ default_spec (bool rootless)
     {
       json_object_set_new (lx, "uidMappings",
                            json_pack ("[{s:i,s:i,s:i}]", "containerID", 0,
-                                      "hostID", (int)getuid (), "size", 1));
+                                      "hostID", (int) getuid (), "size", 1));
       json_object_set_new (lx, "gidMappings",
                            json_pack ("[{s:i,s:i,s:i}]", "containerID", 0,
-                                      "hostID", (int)getgid (), "size", 1));
+                                      "hostID", (int) getgid (), "size", 1));
     }
   else
     json_object_set_new (

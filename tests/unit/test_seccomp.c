@@ -170,9 +170,8 @@ test_errors_name_the_field (void **state UNUSED)
 static void
 test_errno_only_where_allowed (void **state UNUSED)
 {
-  expect_error (
-      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"defaultErrnoRet\":1}",
-      "linux.seccomp.defaultErrnoRet: SCMP_ACT_ALLOW takes no errno");
+  expect_error ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"defaultErrnoRet\":1}",
+                "linux.seccomp.defaultErrnoRet: SCMP_ACT_ALLOW takes no errno");
   expect_error (ALLOW_DEFAULT "\"syscalls\":[{\"names\":[\"read\"],"
                               "\"action\":\"SCMP_ACT_KILL\",\"errnoRet\":3}]}",
                 "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_KILL takes no "
@@ -436,8 +435,7 @@ test_install_notify (void **state UNUSED)
                   "\"listenerPath\":\"/unused\",\"syscalls\":["
                   "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}");
   assert_int_equal (berth_seccomp_install (s, NULL), -EINVAL);
-  assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-                    0);
+  assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
   pid = fork ();
   assert_true (pid >= 0);
   if (pid == 0)

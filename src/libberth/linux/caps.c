@@ -28,13 +28,13 @@ capset_sets (uint64_t eff, uint64_t perm, uint64_t inh)
   struct __user_cap_data_struct data[2];
 
   memset (data, 0, sizeof (data));
-  data[0].effective = (uint32_t)eff;
-  data[1].effective = (uint32_t)(eff >> 32);
-  data[0].permitted = (uint32_t)perm;
-  data[1].permitted = (uint32_t)(perm >> 32);
-  data[0].inheritable = (uint32_t)inh;
-  data[1].inheritable = (uint32_t)(inh >> 32);
-  return (int)syscall (SYS_capset, &hdr, data);
+  data[0].effective = (uint32_t) eff;
+  data[1].effective = (uint32_t) (eff >> 32);
+  data[0].permitted = (uint32_t) perm;
+  data[1].permitted = (uint32_t) (perm >> 32);
+  data[0].inheritable = (uint32_t) inh;
+  data[1].inheritable = (uint32_t) (inh >> 32);
+  return (int) syscall (SYS_capset, &hdr, data);
 }
 
 static int

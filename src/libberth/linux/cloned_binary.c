@@ -39,7 +39,7 @@ berth_ensure_cloned_binary (char **argv, char **envp, berth_error_t *err)
     return berth_make_error (err, errno, "memfd_create");
   while (off < st.st_size)
     {
-      ssize_t n = sendfile (mfd, self, &off, (size_t)(st.st_size - off));
+      ssize_t n = sendfile (mfd, self, &off, (size_t) (st.st_size - off));
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)

@@ -33,7 +33,7 @@ same_ns (pid_t pid, const char *name)
 {
   char a[64], b[64];
   struct stat sa, sb;
-  snprintf (a, sizeof (a), "/proc/%d/ns/%s", (int)pid, name);
+  snprintf (a, sizeof (a), "/proc/%d/ns/%s", (int) pid, name);
   snprintf (b, sizeof (b), "/proc/self/ns/%s", name);
   if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
     return true;
@@ -55,7 +55,7 @@ join_container (pid_t pid, berth_error_t *err)
       fds[i] = -1;
       if (same_ns (pid, join_order[i].name))
         continue;
-      snprintf (path, sizeof (path), "/proc/%d/ns/%s", (int)pid,
+      snprintf (path, sizeof (path), "/proc/%d/ns/%s", (int) pid,
                 join_order[i].name);
       fds[i] = open (path, O_RDONLY | O_CLOEXEC);
       if (fds[i] < 0 && errno != ENOENT)

@@ -74,8 +74,9 @@ linux_idmap_userns (const struct oci_id_map *uids, size_t nuids,
     }
   if (read (ready[0], &c, 1) != 1)
     {
-      berth_make_error (err, EPERM, "create a user namespace for an idmapped "
-                                    "mount");
+      berth_make_error (err, EPERM,
+                        "create a user namespace for an idmapped "
+                        "mount");
       goto out;
     }
   if ((nuids && write_map (pid, "uid_map", uids, nuids, err) < 0)

@@ -67,22 +67,22 @@ struct berth_mount_attr
 static int
 sys_open_tree (int dfd, const char *path, unsigned int flags)
 {
-  return (int)syscall (SYS_open_tree, dfd, path, flags);
+  return (int) syscall (SYS_open_tree, dfd, path, flags);
 }
 
 static int
 sys_move_mount (int from_dfd, const char *from, int to_dfd, const char *to,
                 unsigned int flags)
 {
-  return (int)syscall (SYS_move_mount, from_dfd, from, to_dfd, to, flags);
+  return (int) syscall (SYS_move_mount, from_dfd, from, to_dfd, to, flags);
 }
 
 static int
 sys_mount_setattr (int dfd, const char *path, unsigned int flags,
                    struct berth_mount_attr *attr)
 {
-  return (int)syscall (SYS_mount_setattr, dfd, path, flags, attr,
-                       sizeof (*attr));
+  return (int) syscall (SYS_mount_setattr, dfd, path, flags, attr,
+                        sizeof (*attr));
 }
 
 /* What we need to know while working on one rootfs.  */
@@ -112,7 +112,7 @@ clean_path (const char *path)
       while (*p == '/')
         p++;
       end = strchrnul (p, '/');
-      n = (size_t)(end - p);
+      n = (size_t) (end - p);
       if (n == 0 || (n == 1 && p[0] == '.'))
         ;
       else if (n == 2 && p[0] == '.' && p[1] == '.')
@@ -188,8 +188,8 @@ unescape_octal (char *s)
       if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0'
           && s[2] <= '7' && s[3] >= '0' && s[3] <= '7')
         {
-          *w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3)
-                        | (s[3] - '0'));
+          *w++ = (char) (((s[1] - '0') << 6) | ((s[2] - '0') << 3)
+                         | (s[3] - '0'));
           s += 3;
         }
       else
@@ -222,7 +222,7 @@ parse_mountinfo_line (char *line, struct mnt_entry *e)
     return false;
   e->super_opts = strtok_r (NULL, " ", &save);
   if (e->super_opts == NULL)
-    e->super_opts = (char *)"";
+    e->super_opts = (char *) "";
   unescape_octal (e->root);
   unescape_octal (e->target);
   unescape_octal (e->source);
@@ -732,7 +732,7 @@ cgroup_v1_links (int dirfd, const char *name)
   for (tok = strtok_r (copy, ",", &save); tok;
        tok = strtok_r (NULL, ",", &save))
     if (strcmp (tok, name) != 0 && strchr (tok, '=') == NULL)
-      (void)symlinkat (name, dirfd, tok);
+      (void) symlinkat (name, dirfd, tok);
 }
 
 /* One v1 hierarchy (or "unified") as DIRFD/NAME below the tmpfs at DEST.  */
@@ -789,7 +789,7 @@ mount_cgroup_v1 (struct rootfs_ctx *c, const struct oci_mount *m,
       const char *slash = strrchr (e->target, '/');
       if ((strcmp (e->fstype, "cgroup") != 0
            && strcmp (e->fstype, "cgroup2") != 0)
-          || slash - e->target != (ptrdiff_t)strlen (CGROUP_ROOT)
+          || slash - e->target != (ptrdiff_t) strlen (CGROUP_ROOT)
           || strncmp (e->target, CGROUP_ROOT "/", strlen (CGROUP_ROOT) + 1)
                  != 0)
         continue;
@@ -838,8 +838,8 @@ mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
                              m->destination);
   srcfd = open (m->source, O_PATH | O_CLOEXEC);
   if (srcfd < 0 || fstat (srcfd, &st) < 0)
-    return berth_make_error (err, errno, "bind source `%s` for `%s`",
-                             m->source, m->destination);
+    return berth_make_error (err, errno, "bind source `%s` for `%s`", m->source,
+                             m->destination);
   target = safe_create_mount_target (c->rootfd, c->root, m->destination,
                                      S_ISDIR (st.st_mode), err);
   if (target < 0)
@@ -847,9 +847,8 @@ mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
   if (userns < 0)
     return berth_make_error (err, EINVAL, "mount `%s`: no idmap namespace",
                              m->destination);
-  tree = sys_open_tree (srcfd, "",
-                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
-                            | rec);
+  tree = sys_open_tree (
+      srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec);
   if (tree < 0)
     return berth_make_error (err, errno, "open_tree `%s`", m->source);
   attr.userns_fd = (uint64_t) userns;
@@ -861,8 +860,8 @@ mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
   if (sys_move_mount (tree, "", target, "",
                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
       < 0)
-    return berth_make_error (err, errno, "move_mount `%s` onto `%s`",
-                             m->source, m->destination);
+    return berth_make_error (err, errno, "move_mount `%s` onto `%s`", m->source,
+                             m->destination);
   return finish_mount (tree, m, true, err);
 }
 
@@ -913,7 +912,7 @@ open_parent (struct rootfs_ctx *c, const char *path, const char **base,
   if (slash == NULL || slash[1] == '\0' || strcmp (slash + 1, "..") == 0
       || strcmp (slash + 1, ".") == 0)
     return berth_make_error (err, EINVAL, "bad device path `%s`", path);
-  dir = xstrndup (path, (size_t)(slash - path));
+  dir = xstrndup (path, (size_t) (slash - path));
   *base = slash + 1;
   return safe_mkdir_p (c->rootfd, c->root, *dir ? dir : "/", 0755, err);
 }
@@ -995,9 +994,9 @@ create_devices (struct rootfs_ctx *c, berth_error_t *err)
       struct dev_spec d = {
         .path = od->path,
         .type = od->type,
-        .major = (unsigned int)od->major,
-        .minor = (unsigned int)od->minor,
-        .mode = od->has_mode ? (mode_t)od->file_mode : 0666,
+        .major = (unsigned int) od->major,
+        .minor = (unsigned int) od->minor,
+        .mode = od->has_mode ? (mode_t) od->file_mode : 0666,
         .uid = od->has_uid ? od->uid : 0,
         .gid = od->has_gid ? od->gid : 0,
       };

@@ -43,12 +43,12 @@ linux_clone (int flags)
   long r;
 
   memset (&args, 0, sizeof (args));
-  args.flags = (uint64_t)flags;
+  args.flags = (uint64_t) flags;
   args.exit_signal = SIGCHLD;
   r = syscall (SYS_clone3, &args, sizeof (args));
   if (r >= 0 || errno != ENOSYS)
-    return (pid_t)r;
-  return (pid_t)syscall (SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    return (pid_t) r;
+  return (pid_t) syscall (SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
 
 static int
@@ -130,15 +130,15 @@ write_map (pid_t pid, const char *file, const struct oci_id_map *m, size_t n,
   cleanup_close int fd = -1;
 
   for (i = 0; i < n; i++)
-    len += (size_t)sprintf (buf + len, "%u %u %u\n", m[i].container_id,
-                            m[i].host_id, m[i].size);
-  snprintf (path, sizeof (path), "/proc/%d/%s", (int)pid, file);
+    len += (size_t) sprintf (buf + len, "%u %u %u\n", m[i].container_id,
+                             m[i].host_id, m[i].size);
+  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, file);
   fd = open (path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return berth_make_error (err, errno, "open `%s`", path);
   if (check_proc_fd (fd, path, err) < 0)
     return -1;
-  if (write (fd, buf, len) != (ssize_t)len)
+  if (write (fd, buf, len) != (ssize_t) len)
     return berth_make_error (err, errno, "write `%s`", path);
   return 0;
 }
@@ -168,9 +168,9 @@ write_time_offsets (const struct oci_config *cfg, berth_error_t *err)
   if (check_proc_fd (fd, "/proc/self/timens_offsets", err) < 0)
     return -1;
   len = snprintf (buf, sizeof (buf), "monotonic %lld %u\nboottime %lld %u\n",
-                  (long long)cfg->monotonic_secs, cfg->monotonic_nanosecs,
-                  (long long)cfg->boottime_secs, cfg->boottime_nanosecs);
-  if (write (fd, buf, (size_t)len) != len)
+                  (long long) cfg->monotonic_secs, cfg->monotonic_nanosecs,
+                  (long long) cfg->boottime_secs, cfg->boottime_nanosecs);
+  if (write (fd, buf, (size_t) len) != len)
     return berth_make_error (err, errno, "linux.timeOffsets: write offsets");
   return 0;
 }

@@ -55,8 +55,8 @@ apply_rlimits (const struct oci_process *p, berth_error_t *err)
       if (setrlimit (p->rlimits[i].resource, &rl) < 0)
         return berth_make_error (
             err, errno, "process.rlimits: set %s to %llu/%llu",
-            p->rlimits[i].name, (unsigned long long)rl.rlim_cur,
-            (unsigned long long)rl.rlim_max);
+            p->rlimits[i].name, (unsigned long long) rl.rlim_cur,
+            (unsigned long long) rl.rlim_max);
     }
   return 0;
 }
@@ -75,8 +75,8 @@ apply_oom_score_adj (const struct oci_process *p, berth_error_t *err)
     return berth_make_error (err, errno, "open `/proc/self/oom_score_adj`");
   if (check_proc_fd (fd, "/proc/self/oom_score_adj", err) < 0)
     return -1;
-  len = snprintf (buf, sizeof (buf), "%lld", (long long)p->oom_score_adj);
-  if (write (fd, buf, (size_t)len) != len)
+  len = snprintf (buf, sizeof (buf), "%lld", (long long) p->oom_score_adj);
+  if (write (fd, buf, (size_t) len) != len)
     return berth_make_error (err, errno, "process.oomScoreAdj: write %s", buf);
   return 0;
 }
@@ -90,10 +90,10 @@ apply_scheduler (const struct oci_process *p, berth_error_t *err)
     return 0;
   memset (&attr, 0, sizeof (attr));
   attr.size = sizeof (attr);
-  attr.sched_policy = (uint32_t)p->sched_policy;
+  attr.sched_policy = (uint32_t) p->sched_policy;
   attr.sched_flags = p->sched_flags;
   attr.sched_nice = p->sched_nice;
-  attr.sched_priority = (uint32_t)p->sched_priority;
+  attr.sched_priority = (uint32_t) p->sched_priority;
   attr.sched_runtime = p->sched_runtime;
   attr.sched_deadline = p->sched_deadline;
   attr.sched_period = p->sched_period;
@@ -162,7 +162,7 @@ linux_process_prepare (const struct oci_process *p,
                              "process.selinuxLabel: SELinux is not enabled on "
                              "this host");
   if (p->umask >= 0)
-    umask ((mode_t)p->umask);
+    umask ((mode_t) p->umask);
   return 0;
 }
 
@@ -353,13 +353,12 @@ set_hostnames (const struct oci_config *cfg, berth_error_t *err)
  * may be set: anything else would change the host (runc refuses them
  * too). */
 static int
-check_sysctl (const struct oci_config *cfg, const char *key,
-              berth_error_t *err)
+check_sysctl (const struct oci_config *cfg, const char *key, berth_error_t *err)
 {
   static const char *const ipc[]
-      = { "kernel.msgmax",  "kernel.msgmnb", "kernel.msgmni",
-          "kernel.sem",     "kernel.shmall", "kernel.shmmax",
-          "kernel.shmmni",  "kernel.shm_rmid_forced" };
+      = { "kernel.msgmax", "kernel.msgmnb",         "kernel.msgmni",
+          "kernel.sem",    "kernel.shmall",         "kernel.shmmax",
+          "kernel.shmmni", "kernel.shm_rmid_forced" };
   bool own_ipc = cfg->ns[OCI_NS_IPC].present;
   bool own_net = cfg->ns[OCI_NS_NET].present;
   bool own_uts = cfg->ns[OCI_NS_UTS].present;

@@ -61,7 +61,7 @@ openat2_usable (void)
        * (EINVAL).  ENOSYS means an old kernel; EPERM is what seccomp
        * profiles written before openat2 existed (older Docker) return for
        * unknown syscalls.  Either way, walk in userspace.  */
-      long r = syscall (SYS_openat2, -1, "", NULL, (size_t)0);
+      long r = syscall (SYS_openat2, -1, "", NULL, (size_t) 0);
       openat2_state = (r < 0 && (errno == ENOSYS || errno == EPERM)) ? -1 : 1;
     }
   return openat2_state > 0;
@@ -71,7 +71,7 @@ static int
 openat2_in_root (int rootfd, const char *path, int flags, mode_t mode)
 {
   struct open_how how = {
-    .flags = (uint64_t)(flags | O_CLOEXEC),
+    .flags = (uint64_t) (flags | O_CLOEXEC),
     .mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
     .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
@@ -81,7 +81,7 @@ openat2_in_root (int rootfd, const char *path, int flags, mode_t mode)
     {
       long fd = syscall (SYS_openat2, rootfd, path, &how, sizeof (how));
       if (fd >= 0)
-        return (int)fd;
+        return (int) fd;
       /* RESOLVE_IN_ROOT returns EAGAIN when a rename or mount anywhere in
        * the system raced with a ".." step; the lookup is simply retried.  */
       if (errno != EAGAIN)
@@ -150,11 +150,11 @@ read_link_fd (int fd, char **out)
 
   if (n < 0)
     return -errno;
-  if ((size_t)n >= sizeof (buf))
+  if ((size_t) n >= sizeof (buf))
     return -ENAMETOOLONG;
   if (n == 0)
     return -ENOENT;
-  *out = xstrndup (buf, (size_t)n);
+  *out = xstrndup (buf, (size_t) n);
   return 0;
 }
 
@@ -189,12 +189,12 @@ next_component (const char **rest, char name[static NAME_MAX + 1], int *ret)
       return false;
     }
   end = strchrnul (p, '/');
-  if ((size_t)(end - p) > NAME_MAX)
+  if ((size_t) (end - p) > NAME_MAX)
     {
       *ret = -ENAMETOOLONG;
       return false;
     }
-  memcpy (name, p, (size_t)(end - p));
+  memcpy (name, p, (size_t) (end - p));
   name[end - p] = '\0';
   while (*end == '/')
     end++;
@@ -405,7 +405,7 @@ splice_dangling (int dirfd, const char *name, char **cur, size_t prefix_len,
   if (target[0] == '/')
     xasprintf (&next, "%s/%s", target, rest);
   else
-    xasprintf (&next, "%.*s/%s/%s", (int)prefix_len, *cur, target, rest);
+    xasprintf (&next, "%.*s/%s/%s", (int) prefix_len, *cur, target, rest);
   free (*cur);
   *cur = next;
   return 0;
@@ -455,7 +455,7 @@ restart:
       return -errno;
     for (;;)
       {
-        size_t start = (size_t)(rest - cur), end;
+        size_t start = (size_t) (rest - cur), end;
         cleanup_free char *prefix = NULL;
         bool last;
         int fd;

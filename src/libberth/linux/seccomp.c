@@ -229,7 +229,7 @@ parse_action (json_t *obj, const char *path, const char *key,
       *out = a->value;
       return 0;
     }
-  *out = a->value | (uint32_t)errno_ret;
+  *out = a->value | (uint32_t) errno_ret;
   return 0;
 }
 
@@ -305,8 +305,8 @@ parse_arg (json_t *arg, const char *path, struct scmp_arg_cmp *c,
     return berth_make_error (err, EINVAL, "%s.op: unknown operator \"%s\"",
                              path, op_name);
 
-  c->arg = (unsigned int)index;
-  c->op = (enum scmp_compare)op->value;
+  c->arg = (unsigned int) index;
+  c->op = (enum scmp_compare) op->value;
   c->datum_a = value;
   c->datum_b = op->value == SCMP_CMP_MASKED_EQ ? value_two : 0;
   return 0;
@@ -571,7 +571,7 @@ export_program (scmp_filter_ctx ctx, struct berth_seccomp *s,
     return berth_make_error (err, -r, "compile the seccomp profile");
   if (fstat (fd, &st) < 0)
     return berth_make_error (err, errno, "fstat the seccomp program");
-  size = (size_t)st.st_size;
+  size = (size_t) st.st_size;
   count = size / sizeof (struct sock_filter);
   if (size == 0 || size % sizeof (struct sock_filter) != 0)
     return berth_make_error (err, EIO, "seccomp program of %zu bytes", size);
@@ -585,10 +585,10 @@ export_program (scmp_filter_ctx ctx, struct berth_seccomp *s,
     return berth_make_error (err, errno, "seek the seccomp program");
   n = safe_read_all (fd, s->filter, size);
   if (n < 0)
-    return berth_make_error (err, (int)-n, "read the seccomp program");
-  if ((size_t)n != size)
+    return berth_make_error (err, (int) -n, "read the seccomp program");
+  if ((size_t) n != size)
     return berth_make_error (err, EIO, "short read of the seccomp program");
-  s->len = (unsigned short)count;
+  s->len = (unsigned short) count;
   return 0;
 }
 
@@ -665,9 +665,9 @@ cache_key (json_t *seccomp)
   cleanup_json json_t *k = NULL;
 
   k = json_pack ("{s:i, s:[i,i,i], s:i, s:I, s:O?, s:O?, s:O?, s:O?}", "format",
-                 CACHE_FORMAT, "libseccomp", (int)v->major, (int)v->minor,
-                 (int)v->micro, "api", (int)seccomp_api_get (), "native",
-                 (json_int_t)seccomp_arch_native (), "defaultAction",
+                 CACHE_FORMAT, "libseccomp", (int) v->major, (int) v->minor,
+                 (int) v->micro, "api", (int) seccomp_api_get (), "native",
+                 (json_int_t) seccomp_arch_native (), "defaultAction",
                  json_object_get (seccomp, "defaultAction"), "defaultErrnoRet",
                  json_object_get (seccomp, "defaultErrnoRet"), "architectures",
                  json_object_get (seccomp, "architectures"), "syscalls",
@@ -685,9 +685,9 @@ cache_path (const char *dir, const char *key)
   const unsigned char *p;
   char *path = NULL;
 
-  for (p = (const unsigned char *)key; *p; p++)
+  for (p = (const unsigned char *) key; *p; p++)
     h = (h ^ *p) * 0x100000001b3ULL;
-  xasprintf (&path, "%s/%016llx.bpf", dir, (unsigned long long)h);
+  xasprintf (&path, "%s/%016llx.bpf", dir, (unsigned long long) h);
   return path;
 }
 
@@ -727,7 +727,7 @@ cache_load (const char *dir, const char *key, struct berth_seccomp *s)
     return false;
   s->filter = xmalloc (prog);
   memcpy (s->filter, data + sizeof (h) + key_len, prog);
-  s->len = (unsigned short)h.count;
+  s->len = (unsigned short) h.count;
   return true;
 }
 
@@ -808,7 +808,7 @@ berth_seccomp_install (const struct berth_seccomp *s, int *listener_fd)
   if (r < 0)
     return -errno;
   if (s->notify)
-    *listener_fd = (int)r;
+    *listener_fd = (int) r;
   else if (r != 0)
     /* Plain TSYNC reports the thread that could not be synced as a
      * positive tid; nothing was installed.  */
@@ -874,7 +874,7 @@ send_with_fd (int sock, const char *buf, size_t len, int fd)
     char buf[CMSG_SPACE (sizeof (int))];
     struct cmsghdr align;
   } control;
-  struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+  struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
   struct msghdr msg = { 0 };
   struct cmsghdr *cmsg;
   ssize_t n;
@@ -896,7 +896,7 @@ send_with_fd (int sock, const char *buf, size_t len, int fd)
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;
-  for (done = (size_t)n; done < len; done += (size_t)n)
+  for (done = (size_t) n; done < len; done += (size_t) n)
     {
       n = send (sock, buf + done, len - done, MSG_NOSIGNAL);
       if (n < 0 && errno != EINTR)
@@ -926,7 +926,7 @@ berth_seccomp_send_listener (const char *path, const char *state_json, int fd,
   sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
     return berth_make_error (err, errno, "socket");
-  if (connect (sock, (struct sockaddr *)&addr, sizeof (addr)) < 0)
+  if (connect (sock, (struct sockaddr *) &addr, sizeof (addr)) < 0)
     return berth_make_error (err, errno, "connect to seccomp listener `%s`",
                              path);
   r = send_with_fd (sock, state_json, len, fd);

@@ -50,8 +50,8 @@ linux_terminal_attach (const char *slave_path, uint32_t width, uint32_t height,
     }
   if (width && height)
     {
-      struct winsize ws = { .ws_row = (unsigned short)height,
-                            .ws_col = (unsigned short)width };
+      struct winsize ws = { .ws_row = (unsigned short) height,
+                            .ws_col = (unsigned short) width };
       ioctl (fd, TIOCSWINSZ, &ws);
     }
   if (dup2 (fd, 0) < 0 || dup2 (fd, 1) < 0 || dup2 (fd, 2) < 0)
@@ -89,7 +89,7 @@ berth_console_socket_send (const char *socket_path, int master,
   memset (&addr, 0, sizeof (addr));
   addr.sun_family = AF_UNIX;
   strcpy (addr.sun_path, socket_path);
-  if (connect (s, (struct sockaddr *)&addr, sizeof (addr)) < 0)
+  if (connect (s, (struct sockaddr *) &addr, sizeof (addr)) < 0)
     return berth_make_error (err, errno, "connect to console socket `%s`",
                              socket_path);
   memset (&mh, 0, sizeof (mh));
@@ -119,7 +119,7 @@ copy_once (int from, int to)
     return 0;
   if (n <= 0)
     return -1;
-  if (safe_write_all (to, buf, (size_t)n) < 0)
+  if (safe_write_all (to, buf, (size_t) n) < 0)
     return -1;
   return 0;
 }
@@ -168,6 +168,6 @@ berth_terminal_proxy (int master, int stop_fd, berth_error_t *err)
     }
   if (restore)
     tcsetattr (0, TCSANOW, &saved);
-  (void)err;
+  (void) err;
   return 0;
 }

@@ -69,7 +69,7 @@ static const char *const cap_names[] = {
 int
 oci_cap_last (void)
 {
-  return (int)ARRAY_SIZE (cap_names) - 1;
+  return (int) ARRAY_SIZE (cap_names) - 1;
 }
 
 int
@@ -78,7 +78,7 @@ oci_cap_from_name (const char *name)
   size_t i;
   for (i = 0; i < ARRAY_SIZE (cap_names); i++)
     if (strcasecmp (name, cap_names[i]) == 0)
-      return (int)i;
+      return (int) i;
   return -1;
 }
 
@@ -283,15 +283,15 @@ parse_id_maps (json_t *arr, const char *path, struct oci_id_map **out,
       return *err ? -EINVAL
                   : berth_make_error (err, EINVAL, "%s.containerID: missing",
                                       where);
-    m->container_id = (uint32_t)v;
+    m->container_id = (uint32_t) v;
     if (bjson_int_range (item, where, "hostID", 0, UINT32_MAX, &v, err) != 1)
       return *err ? -EINVAL
                   : berth_make_error (err, EINVAL, "%s.hostID: missing", where);
-    m->host_id = (uint32_t)v;
+    m->host_id = (uint32_t) v;
     if (bjson_int_range (item, where, "size", 1, UINT32_MAX, &v, err) != 1)
       return *err ? -EINVAL
                   : berth_make_error (err, EINVAL, "%s.size: missing", where);
-    m->size = (uint32_t)v;
+    m->size = (uint32_t) v;
   }
   return 0;
 }
@@ -384,8 +384,8 @@ parse_mounts (struct oci_config *cfg, berth_error_t *err)
 }
 
 static int
-parse_cap_set (json_t *caps, const char *where, const char *key,
-               uint64_t *mask, berth_error_t *err)
+parse_cap_set (json_t *caps, const char *where, const char *key, uint64_t *mask,
+               berth_error_t *err)
 {
   cleanup_strv char **names = NULL;
   size_t i;
@@ -396,9 +396,8 @@ parse_cap_set (json_t *caps, const char *where, const char *key,
     {
       int c = oci_cap_from_name (names[i]);
       if (c < 0)
-        return berth_make_error (err, EINVAL,
-                                 "%s.%s: unknown capability `%s`", where, key,
-                                 names[i]);
+        return berth_make_error (err, EINVAL, "%s.%s: unknown capability `%s`",
+                                 where, key, names[i]);
       *mask |= 1ull << c;
     }
   return 0;
@@ -418,8 +417,7 @@ parse_caps (json_t *proc, const char *path, struct oci_caps *caps,
   if (parse_cap_set (obj, where, "bounding", &caps->bounding, err) < 0
       || parse_cap_set (obj, where, "effective", &caps->effective, err) < 0
       || parse_cap_set (obj, where, "permitted", &caps->permitted, err) < 0
-      || parse_cap_set (obj, where, "inheritable", &caps->inheritable, err)
-             < 0
+      || parse_cap_set (obj, where, "inheritable", &caps->inheritable, err) < 0
       || parse_cap_set (obj, where, "ambient", &caps->ambient, err) < 0)
     return -EINVAL;
   return 0;
@@ -459,7 +457,7 @@ parse_rlimits (json_t *proc, const char *path, struct oci_process *p,
     if (rl->soft > rl->hard)
       return berth_make_error (
           err, EINVAL, "%s: soft limit %llu exceeds hard limit %llu", where,
-          (unsigned long long)rl->soft, (unsigned long long)rl->hard);
+          (unsigned long long) rl->soft, (unsigned long long) rl->hard);
   }
   return 0;
 }
@@ -516,11 +514,11 @@ parse_scheduler (json_t *proc, const char *path, struct oci_process *p,
   v = 0;
   if (bjson_int_range (s, where, "nice", -20, 19, &v, err) < 0)
     return -EINVAL;
-  p->sched_nice = (int)v;
+  p->sched_nice = (int) v;
   v = 0;
   if (bjson_int_range (s, where, "priority", 0, 99, &v, err) < 0)
     return -EINVAL;
-  p->sched_priority = (int)v;
+  p->sched_priority = (int) v;
   if (bjson_uint64 (s, where, "runtime", &p->sched_runtime, err) < 0
       || bjson_uint64 (s, where, "deadline", &p->sched_deadline, err) < 0
       || bjson_uint64 (s, where, "period", &p->sched_period, err) < 0
@@ -568,7 +566,7 @@ parse_io_priority (json_t *proc, const char *path, struct oci_process *p,
                              cls);
   if (bjson_int_range (o, where, "priority", 0, 7, &v, err) < 0)
     return -EINVAL;
-  p->io_priority = (int)v;
+  p->io_priority = (int) v;
   p->has_io_priority = true;
   return 0;
 }
@@ -591,11 +589,11 @@ parse_user (json_t *proc, const char *path, struct oci_process *p,
   v = 0;
   if (bjson_int_range (user, where, "uid", 0, UINT32_MAX, &v, err) < 0)
     return -EINVAL;
-  p->uid = (uint32_t)v;
+  p->uid = (uint32_t) v;
   v = 0;
   if (bjson_int_range (user, where, "gid", 0, UINT32_MAX, &v, err) < 0)
     return -EINVAL;
-  p->gid = (uint32_t)v;
+  p->gid = (uint32_t) v;
   if (bjson_int_range (user, where, "umask", 0, 0777, &p->umask, err) < 0)
     return -EINVAL;
   if (bjson_string (user, where, "username", &(const char *){ NULL }, err) < 0)
@@ -612,7 +610,7 @@ parse_user (json_t *proc, const char *path, struct oci_process *p,
         || json_integer_value (item) > UINT32_MAX)
       return berth_make_error (
           err, EINVAL, "%s.additionalGids[%zu]: expected a gid", where, i);
-    p->additional_gids[i] = (uint32_t)json_integer_value (item);
+    p->additional_gids[i] = (uint32_t) json_integer_value (item);
   }
   p->additional_gids_len = json_array_size (gids);
   return 0;
@@ -637,11 +635,11 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
       v = 0;
       if (bjson_int_range (box, where, "height", 0, 65535, &v, err) < 0)
         return -EINVAL;
-      p->console_height = (uint32_t)v;
+      p->console_height = (uint32_t) v;
       v = 0;
       if (bjson_int_range (box, where, "width", 0, 65535, &v, err) < 0)
         return -EINVAL;
-      p->console_width = (uint32_t)v;
+      p->console_width = (uint32_t) v;
     }
   if (bjson_string (obj, path, "cwd", &s, err) < 0)
     return -EINVAL;
@@ -765,7 +763,7 @@ parse_hooks (struct oci_config *cfg, berth_error_t *err)
             || bjson_int_range (item, where, "timeout", 1, INT_MAX, &t, err)
                    < 0)
           return -EINVAL;
-        h->timeout = (int)t;
+        h->timeout = (int) t;
       }
     }
   return 0;
@@ -849,15 +847,15 @@ parse_devices (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
                                where, d->type);
     if ((d->has_mode
          = bjson_int_range (item, where, "fileMode", 0, 07777, &v, err) == 1))
-      d->file_mode = (uint32_t)v;
+      d->file_mode = (uint32_t) v;
     if (*err)
       return -EINVAL;
     if ((d->has_uid
          = bjson_int_range (item, where, "uid", 0, UINT32_MAX, &v, err) == 1))
-      d->uid = (uint32_t)v;
+      d->uid = (uint32_t) v;
     if ((d->has_gid
          = bjson_int_range (item, where, "gid", 0, UINT32_MAX, &v, err) == 1))
-      d->gid = (uint32_t)v;
+      d->gid = (uint32_t) v;
     if (*err)
       return -EINVAL;
   }
@@ -931,7 +929,7 @@ parse_time_and_personality (struct oci_config *cfg, json_t *linux_obj,
                               999999999, &v, err)
                  < 0)
         return -EINVAL;
-      cfg->boottime_nanosecs = (uint32_t)v;
+      cfg->boottime_nanosecs = (uint32_t) v;
     }
   sub = NULL;
   if (bjson_object (obj, "linux.timeOffsets", "monotonic", &sub, err) < 0)
@@ -946,7 +944,7 @@ parse_time_and_personality (struct oci_config *cfg, json_t *linux_obj,
                               999999999, &v, err)
                  < 0)
         return -EINVAL;
-      cfg->monotonic_nanosecs = (uint32_t)v;
+      cfg->monotonic_nanosecs = (uint32_t) v;
     }
   return 0;
 }

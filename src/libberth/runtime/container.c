@@ -75,7 +75,6 @@ resources_with_devices (const struct oci_config *cfg)
   json_t *devs = json_object_get (res, "devices");
   size_t i;
 
-
   if (!json_is_array (devs))
     {
       devs = json_array ();
@@ -87,8 +86,8 @@ resources_with_devices (const struct oci_config *cfg)
     json_array_append_new (
         devs,
         json_pack ("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type",
-                   defaults[i].type, "major", (json_int_t)defaults[i].major,
-                   "minor", (json_int_t)defaults[i].minor, "access", "rwm"));
+                   defaults[i].type, "major", (json_int_t) defaults[i].major,
+                   "minor", (json_int_t) defaults[i].minor, "access", "rwm"));
   return res;
 }
 
@@ -98,9 +97,9 @@ state_json_string (const struct create_ctx *c, const char *status)
   struct berth_state st = { 0 };
   json_t *j;
   char *s;
-  st.id = (char *)c->o->id;
+  st.id = (char *) c->o->id;
   st.pid = c->pid;
-  st.bundle = (char *)c->o->bundle;
+  st.bundle = (char *) c->o->bundle;
   st.annotations = c->cfg->annotations;
   j = berth_state_to_json (c->rt->root, &st, status);
   s = bjson_dump (j, false);
@@ -112,10 +111,10 @@ static int
 write_pid_file (const char *path, pid_t pid, berth_error_t *err)
 {
   char buf[32];
-  int n = snprintf (buf, sizeof (buf), "%d", (int)pid);
+  int n = snprintf (buf, sizeof (buf), "%d", (int) pid);
   if (path == NULL)
     return 0;
-  return write_file_replace (path, buf, (size_t)n, 0644, err);
+  return write_file_replace (path, buf, (size_t) n, 0644, err);
 }
 
 static int
@@ -167,11 +166,10 @@ make_idmap_namespaces (struct create_ctx *c, berth_error_t *err)
       c->idmap_userns[i] = -1;
       if (!m->uid_map_len && !m->gid_map_len)
         continue;
-      c->idmap_userns[i] = linux_idmap_userns (
-          m->uid_map, m->uid_map_len, m->gid_map, m->gid_map_len, err);
+      c->idmap_userns[i] = linux_idmap_userns (m->uid_map, m->uid_map_len,
+                                               m->gid_map, m->gid_map_len, err);
       if (c->idmap_userns[i] < 0)
-        return berth_error_wrap (err, "mounts[%zu] (`%s`)", i,
-                                 m->destination);
+        return berth_error_wrap (err, "mounts[%zu] (`%s`)", i, m->destination);
     }
   return 0;
 }
@@ -229,7 +227,7 @@ spawn_init (struct create_ctx *c, berth_error_t *err)
   close (a.fifo_rfd);
   close (a.fifo_wfd);
   close (a.result_fd);
-  debug (c->rt, "cloned init %d at %.3f ms", (int)c->pid,
+  debug (c->rt, "cloned init %d at %.3f ms", (int) c->pid,
          (now_ns () - c->t0) / 1e6);
   return linux_ns_restore_pid (saved_pidns, err);
 }
@@ -346,14 +344,14 @@ write_state (struct create_ctx *c, berth_error_t *err)
 {
   struct berth_state st = { 0 };
   cleanup_free char *created = berth_now_rfc3339 ();
-  st.id = (char *)c->o->id;
+  st.id = (char *) c->o->id;
   st.pid = c->pid;
   st.start_time = pid_start_time (c->pid);
-  st.bundle = (char *)c->o->bundle;
+  st.bundle = (char *) c->o->bundle;
   st.rootfs = c->cfg->root_path;
   st.created = created;
-  st.owner = (char *)"";
-  st.cgroup_path = (char *)(c->cg ? berth_cgroup_path (c->cg) : NULL);
+  st.owner = (char *) "";
+  st.cgroup_path = (char *) (c->cg ? berth_cgroup_path (c->cg) : NULL);
   st.has_userns = c->cfg->ns[OCI_NS_USER].present;
   st.annotations = c->cfg->annotations;
   if (berth_state_write (c->rt->root, &st, err) < 0)

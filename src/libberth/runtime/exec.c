@@ -113,7 +113,7 @@ spawn (struct exec_ctx *c, berth_error_t *err)
   c->helper = 0;
   if (r < 0)
     return -1;
-  c->pid = (pid_t)m.value;
+  c->pid = (pid_t) m.value;
   return 0;
 }
 
@@ -178,8 +178,8 @@ berth_container_exec (const struct berth_runtime *rt, const char *id,
   if (o->pid_file)
     {
       char buf[32];
-      int n = snprintf (buf, sizeof (buf), "%d", (int)c.pid);
-      if (write_file_replace (o->pid_file, buf, (size_t)n, 0644, err) < 0)
+      int n = snprintf (buf, sizeof (buf), "%d", (int) c.pid);
+      if (write_file_replace (o->pid_file, buf, (size_t) n, 0644, err) < 0)
         goto out;
     }
   *pid = c.pid;

@@ -23,7 +23,7 @@ berth_hook_kind_name (enum oci_hook_kind k)
 static int
 wait_hook (pid_t pid, int timeout, int *status)
 {
-  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
+  cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
   int r;
 
   if (pidfd >= 0 && timeout > 0)

@@ -44,7 +44,7 @@ berth_parse_signal (const char *s, int *sig)
     {
       if (n <= 0 || n > SIGRTMAX)
         return -EINVAL;
-      *sig = (int)n;
+      *sig = (int) n;
       return 0;
     }
   if (strncasecmp (s, "SIG", 3) == 0)
@@ -58,7 +58,7 @@ berth_parse_signal (const char *s, int *sig)
   if (strncasecmp (s, "RTMIN+", 6) == 0 && parse_int64 (s + 6, &n) == 0
       && SIGRTMIN + n <= SIGRTMAX)
     {
-      *sig = SIGRTMIN + (int)n;
+      *sig = SIGRTMIN + (int) n;
       return 0;
     }
   return -EINVAL;
@@ -150,9 +150,8 @@ berth_container_start (const struct berth_runtime *rt, const char *id,
   xasprintf (&path, "%s/%s/exec.fifo", rt->root, id);
   fifo = open (path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fifo < 0)
-    return berth_make_error (err, errno,
-                             "open `%s` (is the container process gone?)",
-                             path);
+    return berth_make_error (
+        err, errno, "open `%s` (is the container process gone?)", path);
   if (write (fifo, "0", 1) != 1)
     return berth_make_error (err, errno, "write `%s`", path);
   unlink (path);
@@ -167,8 +166,8 @@ berth_container_start (const struct berth_runtime *rt, const char *id,
       state = bjson_dump (j, false);
       json_decref (j);
       /* The spec: a failing poststart hook is a warning, not a failure.  */
-      berth_hooks_run_all (&cfg->hooks[OCI_HOOK_POSTSTART], "poststart",
-                           state, rt->warn, rt->warn_data);
+      berth_hooks_run_all (&cfg->hooks[OCI_HOOK_POSTSTART], "poststart", state,
+                           rt->warn, rt->warn_data);
     }
   return 0;
 }
@@ -238,7 +237,7 @@ signal_all (const struct berth_runtime *rt, const struct berth_state *st,
     return -1;
   for (i = 0; i < n; i++)
     if (kill (pids[i], sig) < 0 && errno != ESRCH)
-      return berth_make_error (err, errno, "kill %d", (int)pids[i]);
+      return berth_make_error (err, errno, "kill %d", (int) pids[i]);
   return 0;
 }
 
@@ -274,7 +273,7 @@ wait_gone (pid_t pid)
         char path[64], buf[512];
         int fd;
         ssize_t n;
-        snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+        snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
         fd = open (path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0)
           {

@@ -63,7 +63,7 @@ berth_state_write (const char *root, const struct berth_state *st,
   json_object_set_new (j, "id", json_string (st->id));
   json_object_set_new (j, "pid", json_integer (st->pid));
   json_object_set_new (j, "start_time",
-                       json_integer ((json_int_t)st->start_time));
+                       json_integer ((json_int_t) st->start_time));
   json_object_set_new (j, "bundle", json_string (st->bundle ? st->bundle : ""));
   json_object_set_new (j, "rootfs", json_string (st->rootfs ? st->rootfs : ""));
   json_object_set_new (j, "created",
@@ -122,10 +122,10 @@ berth_state_read (const char *root, const char *id, struct berth_state **out,
   st = xmalloc0 (sizeof (*st));
   st->id = xstrdup (id);
   v = json_object_get (j, "pid");
-  st->pid = json_is_integer (v) ? (pid_t)json_integer_value (v) : 0;
+  st->pid = json_is_integer (v) ? (pid_t) json_integer_value (v) : 0;
   v = json_object_get (j, "start_time");
   st->start_time
-      = json_is_integer (v) ? (unsigned long long)json_integer_value (v) : 0;
+      = json_is_integer (v) ? (unsigned long long) json_integer_value (v) : 0;
   st->bundle = dup_field (j, "bundle");
   st->rootfs = dup_field (j, "rootfs");
   st->created = dup_field (j, "created");
@@ -179,7 +179,7 @@ berth_state_status (const char *root, const struct berth_state *st)
     char buf[512];
     cleanup_close int fd = -1;
     ssize_t n;
-    snprintf (path, sizeof (path), "/proc/%d/stat", (int)st->pid);
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) st->pid);
     fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0 && (n = read (fd, buf, sizeof (buf) - 1)) > 0)
       {
