@@ -400,7 +400,8 @@ parse_int64 (const char *s, int64_t *out)
 {
   char *end;
   long long v;
-  if (s == NULL || *s == '\0')
+  /* strtoll skips leading blanks and takes a sign: be strict.  */
+  if (s == NULL || !(*s == '-' || (*s >= '0' && *s <= '9')))
     return -EINVAL;
   errno = 0;
   v = strtoll (s, &end, 10);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -157,22 +156,38 @@ cmd_ps (struct cli *cli, int argc, char **argv, berth_error_t *err)
   return 0;
 }
 
+/* The name of UID from /etc/passwd, read directly: the binary is static
+ * and glibc's NSS does not work there. */
+static char *
+user_name (uid_t uid)
+{
+  cleanup_file FILE *f = fopen ("/etc/passwd", "re");
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  char *r;
+
+  while (f && getline (&line, &cap, f) > 0)
+    {
+      char *name = line, *p = strchr (line, ':'), *end;
+      if (p == NULL || (p = strchr (p + 1, ':')) == NULL)
+        continue;
+      if (strtoul (p + 1, &end, 10) == uid && *end == ':')
+        return xstrndup (name, (size_t) (strchr (line, ':') - line));
+    }
+  xasprintf (&r, "#%u", (unsigned) uid);
+  return r;
+}
+
 /* runc shows the user owning the container's state directory. */
 static char *
 owner_name (const char *root, const char *id)
 {
   cleanup_free char *dir = NULL;
   struct stat st;
-  struct passwd *pw;
-  char *r;
   xasprintf (&dir, "%s/%s", root, id);
   if (stat (dir, &st) < 0)
     return xstrdup ("");
-  pw = getpwuid (st.st_uid);
-  if (pw)
-    return xstrdup (pw->pw_name);
-  xasprintf (&r, "#%u", (unsigned) st.st_uid);
-  return r;
+  return user_name (st.st_uid);
 }
 
 static void

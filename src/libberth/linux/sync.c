@@ -148,3 +148,25 @@ sync_send_error (int fd, berth_error_t err)
   else
     sync_send (fd, SYNC_ERROR, err->status, 0, err->msg);
 }
+
+void
+sync_prefer_child_error (int fd, berth_error_t *err)
+{
+  struct sync_msg m;
+  ssize_t r;
+
+  if (fd < 0)
+    return;
+  /* A child that reported an error exits right after: by the time our
+   * send failed or its pid vanished, the message is queued.  */
+  r = recv (fd, &m, sizeof (m), MSG_DONTWAIT);
+  if (r == (ssize_t) sizeof (m) && m.type == SYNC_ERROR)
+    {
+      m.msg[sizeof (m.msg) - 1] = '\0';
+      berth_error_release (err);
+      berth_make_error (err, 0, "%s", m.msg);
+      return;
+    }
+  if (*err == NULL)
+    berth_make_error (err, 0, "the container process exited unexpectedly");
+}

@@ -45,6 +45,11 @@ int sync_recv (int fd, struct sync_msg *m, int *passfd);
  * prefixed with WHAT. */
 int sync_expect (int fd, int type, const char *what, struct sync_msg *m,
                  int *passfd, berth_error_t *err);
+/* After a failure talking to a child: if the child already reported an
+ * error of its own (SYNC_ERROR waiting in FD), that is the real cause and
+ * replaces *ERR; otherwise *ERR stays, or gets a generic message. */
+void sync_prefer_child_error (int fd, berth_error_t *err);
+
 /* In a child: send ERR as SYNC_ERROR (best effort). */
 void sync_send_error (int fd, berth_error_t err);
 

@@ -463,6 +463,8 @@ berth_container_create (const struct berth_runtime *rt,
     *pid = c.pid;
   r = 0;
 out:
+  if (r < 0 && c.pid > 0)
+    sync_prefer_child_error (c.sync[0], err);
   create_cleanup (&c, r < 0);
   return r;
 }

@@ -185,6 +185,8 @@ berth_container_exec (const struct berth_runtime *rt, const char *id,
   *pid = c.pid;
   r = 0;
 out:
+  if (r < 0 && c.pid > 0)
+    sync_prefer_child_error (c.sync[0], err);
   exec_cleanup (&c, r < 0);
   return r;
 }

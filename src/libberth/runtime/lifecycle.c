@@ -1,6 +1,7 @@
 /* lifecycle.c - operations on an existing container. */
 #include "container.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +56,22 @@ berth_parse_signal (const char *s, int *sig)
         *sig = signals[i].sig;
         return 0;
       }
-  if (strncasecmp (s, "RTMIN+", 6) == 0 && parse_int64 (s + 6, &n) == 0
-      && SIGRTMIN + n <= SIGRTMAX)
+  if (strncasecmp (s, "RTMIN", 5) == 0 || strncasecmp (s, "RTMAX", 5) == 0)
     {
-      *sig = SIGRTMIN + (int) n;
+      bool max = toupper ((unsigned char) s[3]) == 'A';
+      int base = max ? SIGRTMAX : SIGRTMIN;
+      n = 0;
+      if (s[5] != '\0')
+        {
+          /* RTMIN+n and RTMAX-n, n >= 0, staying in the range.  */
+          if (s[5] != (max ? '-' : '+') || s[6] < '0' || s[6] > '9'
+              || parse_int64 (s + 6, &n) < 0)
+            return -EINVAL;
+        }
+      n = max ? base - n : base + n;
+      if (n < SIGRTMIN || n > SIGRTMAX)
+        return -EINVAL;
+      *sig = (int) n;
       return 0;
     }
   return -EINVAL;
