@@ -836,15 +836,18 @@ parse_devices (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
       return berth_make_error (err, EINVAL, "%s.type: unknown type `%s`", where,
                                s);
     d->type = s[0];
-    if (bjson_int64 (item, where, "major", &d->major, err) < 0
-        || bjson_int64 (item, where, "minor", &d->minor, err) < 0)
-      return -EINVAL;
-    if (d->type != 'p'
-        && (!json_object_get (item, "major")
-            || !json_object_get (item, "minor")))
-      return berth_make_error (err, EINVAL,
-                               "%s: major and minor are required for type %c",
-                               where, d->type);
+    {
+      int has_major = bjson_int64 (item, where, "major", &d->major, err);
+      int has_minor = bjson_int64 (item, where, "minor", &d->minor, err);
+      if (has_major < 0 || has_minor < 0)
+        return -EINVAL;
+      /* A null counts as missing, like an absent key.  */
+      if (d->type != 'p' && (has_major == 0 || has_minor == 0))
+        return berth_make_error (err, EINVAL,
+                                 "%s: major and minor are required for type "
+                                 "%c",
+                                 where, d->type);
+    }
     if ((d->has_mode
          = bjson_int_range (item, where, "fileMode", 0, 07777, &v, err) == 1))
       d->file_mode = (uint32_t) v;
