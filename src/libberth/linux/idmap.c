@@ -8,31 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "linux/safe_open.h"
+#include "linux/namespaces.h"
 #include "utils.h"
-
-static int
-write_map (pid_t pid, const char *file, const struct oci_id_map *m, size_t n,
-           berth_error_t *err)
-{
-  char path[64];
-  cleanup_free char *buf = xmalloc (n * 40 + 1);
-  cleanup_close int fd = -1;
-  size_t i, len = 0;
-
-  for (i = 0; i < n; i++)
-    len += (size_t) sprintf (buf + len, "%u %u %u\n", m[i].container_id,
-                             m[i].host_id, m[i].size);
-  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, file);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return berth_make_error (err, errno, "open `%s`", path);
-  if (check_proc_fd (fd, path, err) < 0)
-    return -1;
-  if (write (fd, buf, len) != (ssize_t) len)
-    return berth_make_error (err, errno, "write `%s`", path);
-  return 0;
-}
 
 int
 linux_idmap_userns (const struct oci_id_map *uids, size_t nuids,
@@ -79,8 +56,8 @@ linux_idmap_userns (const struct oci_id_map *uids, size_t nuids,
                         "mount");
       goto out;
     }
-  if ((nuids && write_map (pid, "uid_map", uids, nuids, err) < 0)
-      || (ngids && write_map (pid, "gid_map", gids, ngids, err) < 0))
+  if ((nuids && linux_ns_write_map (pid, "uid_map", uids, nuids, err) < 0)
+      || (ngids && linux_ns_write_map (pid, "gid_map", gids, ngids, err) < 0))
     goto out;
   snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) pid);
   fd = open (path, O_RDONLY | O_CLOEXEC);

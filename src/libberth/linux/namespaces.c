@@ -120,9 +120,9 @@ linux_ns_restore_pid (int saved, berth_error_t *err)
   return r;
 }
 
-static int
-write_map (pid_t pid, const char *file, const struct oci_id_map *m, size_t n,
-           berth_error_t *err)
+int
+linux_ns_write_map (pid_t pid, const char *file, const struct oci_id_map *m,
+                    size_t n, berth_error_t *err)
 {
   char path[64];
   cleanup_free char *buf = xmalloc (n * 40 + 1);
@@ -147,10 +147,11 @@ int
 linux_ns_write_id_maps (pid_t pid, const struct oci_config *cfg,
                         berth_error_t *err)
 {
-  if (write_map (pid, "uid_map", cfg->uid_mappings, cfg->uid_mappings_len, err)
+  if (linux_ns_write_map (pid, "uid_map", cfg->uid_mappings,
+                          cfg->uid_mappings_len, err)
           < 0
-      || write_map (pid, "gid_map", cfg->gid_mappings, cfg->gid_mappings_len,
-                    err)
+      || linux_ns_write_map (pid, "gid_map", cfg->gid_mappings,
+                             cfg->gid_mappings_len, err)
              < 0)
     return berth_error_wrap (err, "user namespace mappings");
   return 0;

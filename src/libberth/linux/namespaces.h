@@ -27,6 +27,11 @@ int linux_ns_enter_pid_for_children (const char *path, int *saved,
                                      berth_error_t *err);
 int linux_ns_restore_pid (int saved, berth_error_t *err);
 
+/* Write N mappings ("containerID hostID size" lines) to /proc/PID/FILE
+ * (uid_map or gid_map), checking it is on procfs first. */
+int linux_ns_write_map (pid_t pid, const char *file, const struct oci_id_map *m,
+                        size_t n, berth_error_t *err);
+
 /* In the parent: write uid_map and gid_map of PID. */
 int linux_ns_write_id_maps (pid_t pid, const struct oci_config *cfg,
                             berth_error_t *err);
