@@ -1,9 +1,15 @@
 #include "json.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "utils.h"
+
+#define BIG_MARK "\x01u64:"
+/* The same, as it is written inside a JSON string.  */
+#define BIG_MARK_JSON "\\u0001u64:"
 
 void
 cleanup_jsonp (json_t **j)
@@ -81,6 +87,13 @@ bjson_uint64 (json_t *obj, const char *path, const char *key, uint64_t *out,
   json_t *v = lookup (obj, key);
   if (v == NULL)
     return 0;
+  if (json_is_string (v)
+      && strncmp (json_string_value (v), BIG_MARK, strlen (BIG_MARK)) == 0)
+    {
+      /* An integer above INT64_MAX that bjson_parse kept as text.  */
+      *out = strtoull (json_string_value (v) + strlen (BIG_MARK), NULL, 10);
+      return 1;
+    }
   if (json_is_real (v))
     {
       /* Accept an integral real below 2^64 (jansson refuses integer
@@ -169,12 +182,70 @@ bjson_strv (json_t *obj, const char *path, const char *key, char ***out,
   return 1;
 }
 
+/* jansson refuses integers above INT64_MAX, but Go programs write
+ * RLIM_INFINITY and friends as 18446744073709551615.  When that is the
+ * problem, the number (up to UINT64_MAX) is rewritten as the string
+ * BIG_MARK + digits, which bjson_uint64 accepts; every other accessor then
+ * reports a type error naming the field.  Returns a new buffer or NULL. */
+static char *
+quote_big_integer (const char *data, size_t len, size_t pos, size_t *newlen)
+{
+  size_t start = pos < len ? pos : len, end, n;
+  char digits[32], *endp, *r;
+
+  /* jansson reports a position at or just past the number: step back to
+   * its last digit, then to its first.  */
+  while (start > 0 && start + 2 > pos
+         && !(data[start - 1] >= '0' && data[start - 1] <= '9'))
+    start--;
+  while (start > 0 && data[start - 1] >= '0' && data[start - 1] <= '9')
+    start--;
+  end = start;
+  while (end < len && data[end] >= '0' && data[end] <= '9')
+    end++;
+  n = end - start;
+  if (n == 0 || n >= sizeof (digits) || (start > 0 && data[start - 1] == '-'))
+    return NULL;
+  memcpy (digits, data + start, n);
+  digits[n] = '\0';
+  errno = 0;
+  (void) strtoull (digits, &endp, 10);
+  if (errno || *endp)
+    return NULL;
+  *newlen = len + strlen (BIG_MARK_JSON) + 2;
+  r = xmalloc (*newlen + 1);
+  memcpy (r, data, start);
+  sprintf (r + start, "\"%s%s\"", BIG_MARK_JSON, digits);
+  memcpy (r + start + strlen (BIG_MARK_JSON) + 2 + n, data + end, len - end);
+  r[*newlen] = '\0';
+  return r;
+}
+
 int
 bjson_parse (const char *data, size_t len, const char *source, json_t **out,
              berth_error_t *err)
 {
   json_error_t jerr;
-  json_t *j = json_loadb (data, len, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *j;
+  char *copy = NULL;
+  int rounds = 0;
+
+  for (;;)
+    {
+      size_t newlen = 0;
+      char *next;
+      j = json_loadb (data, len, JSON_REJECT_DUPLICATES, &jerr);
+      if (j != NULL || rounds++ >= 64
+          || strstr (jerr.text, "too big integer") == NULL)
+        break;
+      next = quote_big_integer (data, len, (size_t) jerr.position, &newlen);
+      if (next == NULL)
+        break;
+      free (copy);
+      data = copy = next;
+      len = newlen;
+    }
+  free (copy);
   if (j == NULL)
     return berth_make_error (err, EINVAL, "%s:%d:%d: invalid JSON: %s", source,
                              jerr.line, jerr.column, jerr.text);

@@ -464,3 +464,19 @@ def test_missing_container_id(runtime, cmd):
     p = runtime.run(cmd, check=False)
     assert p.returncode != 0
     assert p.stderr.strip()
+
+
+@pytest.mark.skipif(os.path.basename(RUNTIME) == "runc",
+                    reason="runc supports the systemd cgroup driver")
+def test_systemd_cgroups_path_refused_clearly(runtime, bundle):
+    """podman's systemd form of cgroupsPath gets a clear error instead of a
+    directory named after it."""
+    bundle.config["linux"]["cgroupsPath"] = "machine.slice:libpod:abc"
+    bundle.set_args("true")
+    cid = runtime.new_id()
+    p = runtime.run("run", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0
+    assert "systemd" in p.stderr and "cgroupsPath" in p.stderr, p.stderr
+    for h in ("cpu", "memory", "pids"):
+        assert not os.path.exists(
+            "/sys/fs/cgroup/%s/machine.slice:libpod:abc" % h)

@@ -461,3 +461,14 @@ def test_annotations_in_state(bundle, runtime):
     with Detached(runtime, bundle, ["sleep", "30"]) as d:
         st = runtime.state(d.cid)
         assert st["annotations"] == bundle.config["annotations"]
+
+
+def test_rlimit_unlimited_as_uint64_max(bundle, runtime):
+    """Go writes RLIM_INFINITY as 18446744073709551615, past what most JSON
+    libraries take as an integer; it must mean unlimited."""
+    bundle.config["process"]["rlimits"] = [
+        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024},
+        {"type": "RLIMIT_CORE", "soft": 18446744073709551615,
+         "hard": 18446744073709551615}]
+    p = run_sh(runtime, bundle, "ulimit -c; ulimit -Hc")
+    assert p.stdout.split() == ["unlimited", "unlimited"]

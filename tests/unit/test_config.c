@@ -732,6 +732,46 @@ test_rlimit_above_int64 (void **state)
 }
 
 static void
+test_integer_literals_above_int64 (void **state)
+{
+  /* Go writes RLIM_INFINITY as 18446744073709551615: accepted where an
+   * unsigned 64-bit value is expected, a type error naming the field
+   * elsewhere, and 2^64 stays invalid JSON.  */
+  static const char *const ok
+      = "{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"},"
+        " \"process\": {\"args\": [\"sh\"], \"rlimits\": [{\"type\":"
+        " \"RLIMIT_CORE\", \"soft\": 18446744073709551615, \"hard\":"
+        " 18446744073709551615}]}}";
+  static const char *const bad_uid
+      = "{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"},"
+        " \"process\": {\"args\": [\"sh\"], \"user\": {\"uid\":"
+        " 18446744073709551615}}}";
+  static const char *const too_big
+      = "{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"},"
+        " \"process\": {\"args\": [\"sh\"], \"rlimits\": [{\"type\":"
+        " \"RLIMIT_CORE\", \"soft\": 1, \"hard\":"
+        " 18446744073709551616}]}}";
+  struct oci_config *cfg = NULL;
+  berth_error_t err = NULL;
+
+  assert_int_equal (oci_config_parse (ok, strlen (ok), SOURCE, &cfg, &err), 0);
+  assert_int_equal (cfg->process->rlimits[0].soft, UINT64_MAX);
+  assert_int_equal (cfg->process->rlimits[0].hard, UINT64_MAX);
+  oci_config_free (cfg);
+  cfg = NULL;
+
+  assert_true (oci_config_parse (bad_uid, strlen (bad_uid), SOURCE, &cfg, &err)
+               < 0);
+  assert_non_null (strstr (err->msg, "process.user.uid"));
+  berth_error_release (&err);
+
+  assert_true (oci_config_parse (too_big, strlen (too_big), SOURCE, &cfg, &err)
+               < 0);
+  assert_non_null (strstr (err->msg, "too big integer"));
+  berth_error_release (&err);
+}
+
+static void
 test_hostname (void **state)
 {
   cleanup_oci_config struct oci_config *cfg = NULL;
@@ -1422,6 +1462,7 @@ main (void)
     cmocka_unit_test (test_minimal_defaults),
     cmocka_unit_test (test_optional_members_null),
     cmocka_unit_test (test_rlimit_above_int64),
+    cmocka_unit_test (test_integer_literals_above_int64),
     cmocka_unit_test (test_hostname),
     cmocka_unit_test (test_rootfs_propagation),
     cmocka_unit_test (test_personality_and_user_ns),

@@ -365,6 +365,15 @@ check_create_opts (const struct oci_config *cfg,
 {
   if (cfg->process == NULL)
     return berth_make_error (err, EINVAL, "config.json: process is missing");
+  /* "slice:prefix:name" is the systemd driver's form (podman's default on
+   * systemd hosts); as a cgroupfs path it would make a strange directory. */
+  if (cfg->cgroups_path && cfg->cgroups_path[0] != '/'
+      && strchr (cfg->cgroups_path, ':'))
+    return berth_make_error (err, EOPNOTSUPP,
+                             "linux.cgroupsPath: `%s` is a systemd cgroup "
+                             "path, and the systemd cgroup driver is not "
+                             "supported yet: use the cgroupfs driver",
+                             cfg->cgroups_path);
   if (cfg->process->terminal && !o->console_socket && !o->console_master)
     return berth_make_error (err, EINVAL,
                              "cannot allocate tty if berth-runtime will detach "
