@@ -1,5 +1,6 @@
 /* create, run: make a container from a bundle. */
 #include <errno.h>
+#include <stdio.h>
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,6 +121,7 @@ run_foreground (struct cli *cli, struct create_args *a, berth_error_t *err)
   int master = -1;
   pid_t pid = 0;
   berth_error_t derr = NULL;
+  uint64_t t0;
 
   a->o.console_master = &master;
   if (berth_container_create (&cli->rt, &a->o, &pid, err) < 0)
@@ -131,10 +133,18 @@ run_foreground (struct cli *cli, struct create_args *a, berth_error_t *err)
       return -1;
     }
   cli_exit_code = cli_wait_forward (pid, master);
+  t0 = now_ns ();
   if (berth_container_delete (&cli->rt, a->o.id, true, &derr) < 0)
     {
       cli_log_error (cli, derr);
       berth_error_release (&derr);
+    }
+  if (cli->debug)
+    {
+      char msg[64];
+      snprintf (msg, sizeof (msg), "deleted in %.3f ms",
+                (now_ns () - t0) / 1e6);
+      cli_log_debug (cli, msg);
     }
   return 0;
 }

@@ -310,6 +310,8 @@ drive_child (struct create_ctx *c, berth_error_t *err)
         case SYNC_ERROR:
           return berth_make_error (err, 0, "%s", m.msg);
         case SYNC_RUN_HOOKS:
+          debug (c->rt, "child: namespaces joined, rootfs mounted at %.3f ms",
+                 (now_ns () - c->t0) / 1e6);
           if (run_create_hooks (c, err) < 0)
             return -1;
           break;
@@ -331,6 +333,8 @@ drive_child (struct create_ctx *c, berth_error_t *err)
             return -1;
           break;
         case SYNC_READY:
+          debug (c->rt, "child: pivoted, process prepared, ready at %.3f ms",
+                 (now_ns () - c->t0) / 1e6);
           return apply_resources (c, err);
         default:
           return berth_make_error (err, EPROTO, "unexpected message %d",
@@ -454,7 +458,9 @@ berth_container_create (const struct berth_runtime *rt,
       || check_create_opts (c.cfg, o, err) < 0
       || berth_seccomp_compile (c.cfg->seccomp, &c.seccomp, err) < 0)
     goto out;
-  debug (rt, "config parsed at %.3f ms", (now_ns () - c.t0) / 1e6);
+  debug (rt, "config parsed, seccomp compiled (%u instructions) at %.3f ms",
+         c.seccomp ? berth_seccomp_program_length (c.seccomp) : 0,
+         (now_ns () - c.t0) / 1e6);
   if (prepare_state_dir (&c, err) < 0 || spawn_init (&c, err) < 0)
     goto out;
   if (c.cfg->ns[OCI_NS_USER].present && !c.cfg->ns[OCI_NS_USER].path)
