@@ -387,21 +387,31 @@ finish_mount (int mntfd, const struct oci_mount *m, bool remount,
   return set_propagation (mntfd, m->destination, m->propagation, err);
 }
 
+/* Open a bind's source once (the same object is stat'ed and bound) and
+ * its target inside the rootfs, created as a directory or a file to match
+ * the source. */
+static int
+open_bind_ends (struct rootfs_ctx *c, const struct oci_mount *m, int *srcfd,
+                int *target, berth_error_t *err)
+{
+  struct stat st;
+
+  *srcfd = open (m->source, O_PATH | O_CLOEXEC);
+  if (*srcfd < 0 || fstat (*srcfd, &st) < 0)
+    return berth_make_error (err, errno, "bind source `%s` for `%s`", m->source,
+                             m->destination);
+  *target = safe_create_mount_target (c->rootfd, c->root, m->destination,
+                                      S_ISDIR (st.st_mode), err);
+  return *target < 0 ? -1 : 0;
+}
+
 static int
 mount_bind_entry (struct rootfs_ctx *c, const struct oci_mount *m,
                   berth_error_t *err)
 {
   cleanup_close int srcfd = -1, target = -1, mnt = -1;
-  struct stat st;
 
-  /* Open the source once: the same object is stat'ed and bound.  */
-  srcfd = open (m->source, O_PATH | O_CLOEXEC);
-  if (srcfd < 0 || fstat (srcfd, &st) < 0)
-    return berth_make_error (err, errno, "bind source `%s` for `%s`", m->source,
-                             m->destination);
-  target = safe_create_mount_target (c->rootfd, c->root, m->destination,
-                                     S_ISDIR (st.st_mode), err);
-  if (target < 0)
+  if (open_bind_ends (c, m, &srcfd, &target, err) < 0)
     return -1;
   mnt = bind_onto (c->rootfd, c->root, m->source, srcfd, target, m->destination,
                    m->rec, err);
@@ -829,20 +839,13 @@ mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
   struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
   int userns = c->o->idmap_userns ? c->o->idmap_userns[c->index] : -1;
   unsigned int rec = m->rec ? AT_RECURSIVE : 0;
-  struct stat st;
 
   if (!m->bind)
     return berth_make_error (err, EINVAL,
                              "mount `%s`: uidMappings/gidMappings need a "
                              "bind mount",
                              m->destination);
-  srcfd = open (m->source, O_PATH | O_CLOEXEC);
-  if (srcfd < 0 || fstat (srcfd, &st) < 0)
-    return berth_make_error (err, errno, "bind source `%s` for `%s`", m->source,
-                             m->destination);
-  target = safe_create_mount_target (c->rootfd, c->root, m->destination,
-                                     S_ISDIR (st.st_mode), err);
-  if (target < 0)
+  if (open_bind_ends (c, m, &srcfd, &target, err) < 0)
     return -1;
   if (userns < 0)
     return berth_make_error (err, EINVAL, "mount `%s`: no idmap namespace",

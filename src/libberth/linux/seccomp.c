@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "linux/unix_socket.h"
 #include "utils.h"
 
 /* Older kernel headers lack the newer flags; the values are kernel ABI. */
@@ -863,55 +864,10 @@ berth_seccomp_process_state (const char *oci_version, pid_t pid,
   return bjson_dump (doc, false);
 }
 
-/* Send BUF with FD attached.  The spec allows several sendmsg calls as long
- * as the descriptors travel with the first; a stream socket may take only
- * part of a large state, so the rest follows without them. */
-static int
-send_with_fd (int sock, const char *buf, size_t len, int fd)
-{
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } control;
-  struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
-  struct msghdr msg = { 0 };
-  struct cmsghdr *cmsg;
-  ssize_t n;
-  size_t done;
-
-  memset (&control, 0, sizeof (control));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof (control.buf);
-  cmsg = CMSG_FIRSTHDR (&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cmsg), &fd, sizeof (int));
-
-  do
-    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return -errno;
-  for (done = (size_t) n; done < len; done += (size_t) n)
-    {
-      n = send (sock, buf + done, len - done, MSG_NOSIGNAL);
-      if (n < 0 && errno != EINTR)
-        return -errno;
-      if (n < 0)
-        n = 0;
-    }
-  return 0;
-}
-
 int
 berth_seccomp_send_listener (const char *path, const char *state_json, int fd,
                              berth_error_t *err)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
   cleanup_close int sock = -1;
   size_t len = state_json ? strlen (state_json) : 0;
   int r;
@@ -920,16 +876,10 @@ berth_seccomp_send_listener (const char *path, const char *state_json, int fd,
   if (len == 0)
     return berth_make_error (err, EINVAL, "seccomp listener `%s`: no state",
                              path);
-  if (strlen (path) >= sizeof (addr.sun_path))
-    return berth_make_error (err, ENAMETOOLONG, "seccomp listener `%s`", path);
-  memcpy (addr.sun_path, path, strlen (path) + 1);
-  sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sock = unix_connect (path, "seccomp listener", err);
   if (sock < 0)
-    return berth_make_error (err, errno, "socket");
-  if (connect (sock, (struct sockaddr *) &addr, sizeof (addr)) < 0)
-    return berth_make_error (err, errno, "connect to seccomp listener `%s`",
-                             path);
-  r = send_with_fd (sock, state_json, len, fd);
+    return -1;
+  r = unix_send_with_fd (sock, state_json, len, fd);
   if (r < 0)
     return berth_make_error (err, -r, "send to seccomp listener `%s`", path);
   /* One state per connection: closing (cleanup) ends it.  */

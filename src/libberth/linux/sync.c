@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "linux/unix_socket.h"
 #include "utils.h"
 
 int
@@ -31,38 +32,9 @@ int
 sync_send_fd (int fd, int type, int passfd)
 {
   struct sync_msg m;
-  struct msghdr mh;
-  struct iovec iov;
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } u;
-  struct cmsghdr *c;
-
   memset (&m, 0, sizeof (m));
-  memset (&mh, 0, sizeof (mh));
-  memset (&u, 0, sizeof (u));
   m.type = type;
-  iov.iov_base = &m;
-  iov.iov_len = sizeof (m);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof (u.buf);
-  c = CMSG_FIRSTHDR (&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (c), &passfd, sizeof (int));
-  for (;;)
-    {
-      ssize_t r = sendmsg (fd, &mh, MSG_NOSIGNAL);
-      if (r >= 0)
-        return 0;
-      if (errno != EINTR)
-        return -errno;
-    }
+  return unix_send_with_fd (fd, &m, sizeof (m), passfd);
 }
 
 int

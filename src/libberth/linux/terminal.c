@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "linux/unix_socket.h"
 #include "utils.h"
 
 int
@@ -69,45 +70,33 @@ int
 berth_console_socket_send (const char *socket_path, int master,
                            berth_error_t *err)
 {
-  cleanup_close int s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un addr;
-  struct msghdr mh;
-  struct iovec iov;
-  char name[] = "/dev/ptmx";
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } u;
-  struct cmsghdr *c;
+  /* runc's protocol: the name of the master as payload. */
+  static const char name[] = "/dev/ptmx";
+  cleanup_close int s = unix_connect (socket_path, "console socket", err);
+  int r;
 
   if (s < 0)
-    return berth_make_error (err, errno, "socket");
-  if (strlen (socket_path) >= sizeof (addr.sun_path))
-    return berth_make_error (err, ENAMETOOLONG, "console socket `%s`",
-                             socket_path);
-  memset (&addr, 0, sizeof (addr));
-  addr.sun_family = AF_UNIX;
-  strcpy (addr.sun_path, socket_path);
-  if (connect (s, (struct sockaddr *) &addr, sizeof (addr)) < 0)
-    return berth_make_error (err, errno, "connect to console socket `%s`",
-                             socket_path);
-  memset (&mh, 0, sizeof (mh));
-  memset (&u, 0, sizeof (u));
-  iov.iov_base = name;
-  iov.iov_len = sizeof (name) - 1;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof (u.buf);
-  c = CMSG_FIRSTHDR (&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (c), &master, sizeof (int));
-  if (sendmsg (s, &mh, MSG_NOSIGNAL) < 0)
-    return berth_make_error (err, errno, "send terminal to `%s`", socket_path);
+    return -1;
+  r = unix_send_with_fd (s, name, sizeof (name) - 1, master);
+  if (r < 0)
+    return berth_make_error (err, -r, "send terminal to `%s`", socket_path);
   return 0;
+}
+
+int
+berth_console_deliver (int master, const char *socket_path, int *keep,
+                       berth_error_t *err)
+{
+  int r = 0;
+  if (socket_path)
+    r = berth_console_socket_send (socket_path, master, err);
+  else if (keep)
+    {
+      *keep = master;
+      return 0;
+    }
+  close (master);
+  return r;
 }
 
 static int

@@ -20,6 +20,11 @@ int linux_terminal_attach (const char *slave_path, uint32_t width,
 int berth_console_socket_send (const char *socket_path, int master,
                                berth_error_t *err);
 
+/* Hand MASTER on: to SOCKET_PATH when given, else into *KEEP when KEEP is
+ * not NULL (the caller proxies it), else close it.  MASTER is consumed. */
+int berth_console_deliver (int master, const char *socket_path, int *keep,
+                           berth_error_t *err);
+
 /* Copy between our stdio and MASTER until the slave side closes or
  * STOP_FD (may be -1) becomes readable.  Puts our stdin in raw mode when
  * it is a terminal, restoring it after. */

@@ -316,17 +316,10 @@ drive_child (struct create_ctx *c, berth_error_t *err)
             return -1;
           break;
         case SYNC_CONSOLE:
-          if (c->o->console_socket)
-            {
-              r = berth_console_socket_send (c->o->console_socket, fd, err);
-              close (fd);
-              if (r < 0)
-                return -1;
-            }
-          else if (c->o->console_master)
-            *c->o->console_master = fd;
-          else
-            close (fd);
+          if (berth_console_deliver (fd, c->o->console_socket,
+                                     c->o->console_master, err)
+              < 0)
+            return -1;
           break;
         case SYNC_SECCOMP_FD:
           if (send_seccomp_listener (c, fd, err) < 0)

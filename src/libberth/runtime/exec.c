@@ -62,17 +62,10 @@ serve_child (struct exec_ctx *c, berth_error_t *err)
         }
       if (m.type != SYNC_CONSOLE)
         return berth_make_error (err, EPROTO, "unexpected message %d", m.type);
-      if (c->o->console_socket)
-        {
-          r = berth_console_socket_send (c->o->console_socket, fd, err);
-          close (fd);
-          if (r < 0)
-            return -1;
-        }
-      else if (c->o->console_master)
-        *c->o->console_master = fd;
-      else
-        close (fd);
+      if (berth_console_deliver (fd, c->o->console_socket, c->o->console_master,
+                                 err)
+          < 0)
+        return -1;
     }
 }
 
