@@ -508,88 +508,112 @@ init_terminal (const struct linux_init_args *a, berth_error_t *err)
                                 err);
 }
 
-void
-linux_init_main (const struct linux_init_args *a)
+/* Up to the namespaces: become root in a new user namespace, join the
+ * ones given by path, wait to be in the cgroup (its namespace is unshared
+ * after), hostname, session keyring.  *HOST_PID is our pid as the runtime
+ * sees it. */
+static int
+init_namespaces (const struct linux_init_args *a, int64_t *host_pid,
+                 berth_error_t *err)
 {
   const struct oci_config *cfg = a->cfg;
-  const struct oci_process *p = cfg->process;
-  berth_error_t err = NULL;
-  int rfd = a->fifo_rfd, wfd = a->fifo_wfd, resfd = a->result_fd;
-  int listener = -1;
-  bool secured = false;
-  cleanup_free char *exe = NULL;
   struct sync_msg m;
 
   if (cfg->ns[OCI_NS_USER].present && !cfg->ns[OCI_NS_USER].path)
     {
       if (sync_expect (a->sync_fd, SYNC_USERNS_READY, "user namespace", NULL,
-                       NULL, &err)
+                       NULL, err)
           < 0)
-        child_fail (a->sync_fd, -1, &err);
+        return -1;
       if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
-        {
-          berth_make_error (&err, errno,
-                            "become root in the user namespace (is 0 mapped?)");
-          child_fail (a->sync_fd, -1, &err);
-        }
+        return berth_make_error (
+            err, errno, "become root in the user namespace (is 0 mapped?)");
     }
-  if (linux_ns_join_paths (cfg, &err) < 0
-      || sync_expect (a->sync_fd, SYNC_CGROUP_READY, "cgroup", &m, NULL, &err)
+  if (linux_ns_join_paths (cfg, err) < 0
+      || sync_expect (a->sync_fd, SYNC_CGROUP_READY, "cgroup", &m, NULL, err)
              < 0
-      || linux_ns_unshare_late (cfg, &err) < 0 || set_hostnames (cfg, &err) < 0)
-    child_fail (a->sync_fd, -1, &err);
+      || linux_ns_unshare_late (cfg, err) < 0 || set_hostnames (cfg, err) < 0)
+    return -1;
+  *host_pid = m.value;
   if (!a->no_new_keyring
       && syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0
       && errno != ENOSYS && errno != EPERM)
-    {
-      berth_make_error (&err, errno, "create a session keyring");
-      child_fail (a->sync_fd, -1, &err);
-    }
+    return berth_make_error (err, errno, "create a session keyring");
+  return 0;
+}
+
+/* A seccomp listener must reach its agent during create, while the
+ * runtime is still there to pass it on: secure before waiting.  Sets
+ * *SECURED when it did. */
+static int
+init_seccomp_listener (const struct linux_init_args *a, bool *secured,
+                       berth_error_t *err)
+{
+  int listener = -1;
+
+  if (a->seccomp == NULL || !berth_seccomp_uses_notify (a->seccomp))
+    return 0;
+  if (linux_process_secure (a->cfg->process, a->seccomp, &listener, err) < 0)
+    return -1;
+  *secured = true;
+  if (listener < 0)
+    return 0;
+  sync_send_fd (a->sync_fd, SYNC_SECCOMP_FD, listener);
+  close (listener);
+  return sync_expect (a->sync_fd, SYNC_SECCOMP_DONE, "seccomp listener", NULL,
+                      NULL, err);
+}
+
+/* Everything `create` does in the container: on success the process is
+ * ready to exec EXE and only waits for `start`. */
+static int
+init_create (const struct linux_init_args *a, int64_t *host_pid, char **exe,
+             bool *secured, berth_error_t *err)
+{
+  const struct oci_process *p = a->cfg->process;
+
   /* Sysctls go in through the runtime's /proc while it is still there: the
    * container's /proc/sys is about to become read-only.  Only namespaced
    * keys are accepted, so this writes to the container's namespaces.  */
-  if (apply_sysctl (cfg, &err) < 0 || init_rootfs (a, m.value, &err) < 0
-      || init_terminal (a, &err) < 0)
-    child_fail (a->sync_fd, -1, &err);
+  if (init_namespaces (a, host_pid, err) < 0 || apply_sysctl (a->cfg, err) < 0
+      || init_rootfs (a, *host_pid, err) < 0 || init_terminal (a, err) < 0)
+    return -1;
   if (p->cwd && chdir (p->cwd) < 0)
-    {
-      berth_make_error (&err, errno, "process.cwd: chdir to `%s`", p->cwd);
-      child_fail (a->sync_fd, -1, &err);
-    }
-  if (linux_process_lookup (p, &exe, &err) < 0
-      || linux_process_prepare (p, cfg, &err) < 0)
+    return berth_make_error (err, errno, "process.cwd: chdir to `%s`", p->cwd);
+  if (linux_process_lookup (p, exe, err) < 0
+      || linux_process_prepare (p, a->cfg, err) < 0)
+    return -1;
+  return init_seccomp_listener (a, secured, err);
+}
+
+void
+linux_init_main (const struct linux_init_args *a)
+{
+  const struct oci_config *cfg = a->cfg;
+  berth_error_t err = NULL;
+  cleanup_free char *exe = NULL;
+  int64_t host_pid = 0;
+  bool secured = false;
+  int listener = -1;
+
+  if (init_create (a, &host_pid, &exe, &secured, &err) < 0)
     child_fail (a->sync_fd, -1, &err);
-  /* A seccomp listener must reach its agent during create, while the
-   * runtime is still there to pass it on: secure before waiting.  */
-  if (a->seccomp && berth_seccomp_uses_notify (a->seccomp))
-    {
-      if (linux_process_secure (p, a->seccomp, &listener, &err) < 0)
-        child_fail (a->sync_fd, -1, &err);
-      secured = true;
-      if (listener >= 0)
-        {
-          sync_send_fd (a->sync_fd, SYNC_SECCOMP_FD, listener);
-          close (listener);
-          if (sync_expect (a->sync_fd, SYNC_SECCOMP_DONE, "seccomp listener",
-                           NULL, NULL, &err)
-              < 0)
-            child_fail (a->sync_fd, -1, &err);
-        }
-    }
   sync_send (a->sync_fd, SYNC_READY, 0, 0, NULL);
   close (a->sync_fd);
-  if (wait_exec_fifo (rfd, wfd) < 0)
+  if (wait_exec_fifo (a->fifo_rfd, a->fifo_wfd) < 0)
     _exit (0); /* deleted before start */
+  /* From here on, failures go to `start` through the result fifo.  */
   if (cfg->hooks[OCI_HOOK_START_CONTAINER].len)
     {
-      cleanup_free char *state = hook_state (a, m.value, "created");
+      cleanup_free char *state = hook_state (a, host_pid, "created");
       if (berth_hooks_run (&cfg->hooks[OCI_HOOK_START_CONTAINER],
                            "startContainer", state, &err)
           < 0)
-        child_fail (-1, resfd, &err);
+        child_fail (-1, a->result_fd, &err);
     }
-  if (!secured && linux_process_secure (p, a->seccomp, &listener, &err) < 0)
-    child_fail (-1, resfd, &err);
-  do_exec (exe, p, a->preserve_fds, &err);
-  child_fail (-1, resfd, &err);
+  if (!secured
+      && linux_process_secure (cfg->process, a->seccomp, &listener, &err) < 0)
+    child_fail (-1, a->result_fd, &err);
+  do_exec (exe, cfg->process, a->preserve_fds, &err);
+  child_fail (-1, a->result_fd, &err);
 }
