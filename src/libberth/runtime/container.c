@@ -449,7 +449,8 @@ berth_container_create (const struct berth_runtime *rt,
   if (berth_state_validate_id (o->id, err) < 0
       || oci_config_load_bundle (o->bundle, &c.cfg, err) < 0
       || check_create_opts (c.cfg, o, err) < 0
-      || berth_seccomp_compile (c.cfg->seccomp, &c.seccomp, err) < 0)
+      || berth_runtime_compile_seccomp (rt, c.cfg->seccomp, &c.seccomp, err)
+             < 0)
     goto out;
   debug (rt, "config parsed, seccomp compiled (%u instructions) at %.3f ms",
          c.seccomp ? berth_seccomp_program_length (c.seccomp) : 0,

@@ -105,6 +105,15 @@ void berth_run_poststop_hooks (const struct berth_runtime *rt,
                                const struct oci_config *cfg,
                                const char *state_json);
 
+/* Compile SECCOMP (may be NULL) through the cache under the state root:
+ * a Docker-sized profile costs libseccomp several milliseconds, a cached
+ * program a file read.  The cache lives in ROOT/.seccomp-cache, as
+ * private as the state itself. */
+struct berth_seccomp;
+int berth_runtime_compile_seccomp (const struct berth_runtime *rt,
+                                   json_t *seccomp, struct berth_seccomp **out,
+                                   berth_error_t *err);
+
 /* Signal name or number ("KILL", "SIGKILL", "9") to a number. */
 int berth_parse_signal (const char *s, int *sig);
 

@@ -163,7 +163,7 @@ berth_container_exec (const struct berth_runtime *rt, const char *id,
       goto out;
     }
   if (berth_container_config (rt, id, &c.cfg, err) < 0
-      || berth_seccomp_compile (c.cfg->seccomp, &c.seccomp, err) < 0
+      || berth_runtime_compile_seccomp (rt, c.cfg->seccomp, &c.seccomp, err) < 0
       || spawn (&c, err) < 0 || join_cgroup (&c, err) < 0
       || sync_send (c.sync[0], SYNC_CGROUP_READY, 0, c.pid, NULL) < 0
       || serve_child (&c, err) < 0)

@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "linux/cgroup.h"
+#include "linux/seccomp-filter.h"
 #include "runtime/hooks.h"
 #include "runtime/state.h"
 #include "utils.h"
@@ -530,4 +531,20 @@ berth_container_stats (const struct berth_runtime *rt, const char *id,
   r = berth_cgroup_stats (cg, out, err);
   berth_cgroup_free (cg);
   return r;
+}
+
+int
+berth_runtime_compile_seccomp (const struct berth_runtime *rt, json_t *seccomp,
+                               struct berth_seccomp **out, berth_error_t *err)
+{
+  cleanup_free char *cache = NULL;
+  if (seccomp == NULL)
+    {
+      *out = NULL;
+      return 0;
+    }
+  if (mkdir_p (rt->root, 0700, err) < 0)
+    return -1;
+  xasprintf (&cache, "%s/.seccomp-cache", rt->root);
+  return berth_seccomp_compile_cached (seccomp, cache, out, err);
 }
