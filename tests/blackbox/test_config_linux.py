@@ -529,6 +529,25 @@ def test_seccomp_errno(bundle, runtime):
     assert "TOUCHED" in p.stdout
 
 
+@skip_for_runc("has no compiled-filter cache")
+def test_seccomp_cached_filter_still_applies(bundle, runtime):
+    """The second container with the same profile gets its filter from the
+    cache under the state root: same behaviour, and a different profile is
+    not served the first one's program."""
+    _seccomp(bundle, [{"names": ["mkdir", "mkdirat"],
+                       "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EACCES}])
+    for _ in range(2):
+        p = run_sh(runtime, bundle, "mkdir /dev/shm/x 2>&1", check=False)
+        assert "Permission denied" in p.stdout
+    cache = os.path.join(runtime.root, ".seccomp-cache")
+    assert os.listdir(cache)
+    assert oct(os.stat(cache).st_mode & 0o777) == "0o700"
+    _seccomp(bundle, [{"names": ["mkdir", "mkdirat"],
+                       "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV}])
+    p = run_sh(runtime, bundle, "mkdir /dev/shm/x 2>&1", check=False)
+    assert "Invalid cross-device link" in p.stdout, p.stdout
+
+
 def test_seccomp_errno_default_is_eperm(bundle, runtime):
     _seccomp(bundle, [{"names": ["mkdir", "mkdirat"],
                        "action": "SCMP_ACT_ERRNO"}])
