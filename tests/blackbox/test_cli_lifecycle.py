@@ -5,7 +5,9 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -476,3 +478,44 @@ def test_create_missing_id_is_usage_error(runtime, bundle):
     p = runtime.run("create", "--bundle", bundle.path, check=False)
     assert p.returncode != 0
     assert p.stderr.strip()
+
+
+@pytest.mark.skipif(os.path.basename(RUNTIME) == "runc",
+                    reason="checks berth-runtime's early state record")
+def test_create_killed_midway_is_cleaned_by_delete(runtime, bundle, tmp_path):
+    """The runtime is killed (SIGKILL) while a prestart hook runs: the
+    container shows as 'creating' until then, and delete --force removes its
+    process, cgroup and state (the fixture checks nothing is left)."""
+    gate = tmp_path / "hook-started"
+    hook = tmp_path / "hook.sh"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\ntouch %s\nsleep 60\n" % gate)
+    hook.chmod(0o755)
+    bundle.config["hooks"] = {"prestart": [{"path": str(hook)}]}
+    bundle.set_args("true")
+    cid = runtime.new_id()
+    proc = subprocess.Popen(runtime.cmd("create", "--bundle", bundle.path, cid),
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 10
+        while not gate.exists() and time.time() < deadline:
+            time.sleep(0.02)
+        assert gate.exists(), "the prestart hook never ran"
+        st = runtime.state(cid)
+        assert st["status"] == "creating"
+        init = st["pid"]
+        assert init > 0
+    finally:
+        # The runtime and its hook, by process group (ours alone).
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # The init notices its runtime is gone (the sync socket closes) and
+    # exits; what it leaves is the state and the cgroup.
+    runtime.run("delete", "--force", cid)
+    assert runtime.run("state", cid, check=False).returncode != 0
+    deadline = time.time() + 5
+    while pid_alive(init) and time.time() < deadline:
+        time.sleep(0.02)
+    assert not pid_alive(init)

@@ -337,7 +337,7 @@ drive_child (struct create_ctx *c, berth_error_t *err)
 }
 
 static int
-write_state (struct create_ctx *c, berth_error_t *err)
+write_state_as (struct create_ctx *c, bool creating, berth_error_t *err)
 {
   struct berth_state st = { 0 };
   cleanup_free char *created = berth_now_rfc3339 ();
@@ -351,9 +351,24 @@ write_state (struct create_ctx *c, berth_error_t *err)
   st.cgroup_path = (char *) (c->cg ? berth_cgroup_path (c->cg) : NULL);
   st.has_userns = c->cfg->ns[OCI_NS_USER].present;
   st.annotations = c->cfg->annotations;
+  st.creating = creating;
   if (berth_state_write (c->rt->root, &st, err) < 0)
     return -1;
-  return write_pid_file (c->o->pid_file, c->pid, err);
+  return creating ? 0 : write_pid_file (c->o->pid_file, c->pid, err);
+}
+
+/* As soon as the child is in its cgroup, record both: if this process is
+ * killed before create completes, `delete` finds what to clean up. */
+static int
+write_early_state (struct create_ctx *c, berth_error_t *err)
+{
+  return write_state_as (c, true, err);
+}
+
+static int
+write_state (struct create_ctx *c, berth_error_t *err)
+{
+  return write_state_as (c, false, err);
 }
 
 static int
@@ -463,7 +478,7 @@ berth_container_create (const struct berth_runtime *rt,
           || sync_send (c.sync[0], SYNC_USERNS_READY, 0, 0, NULL) < 0)
         goto out;
     }
-  if (setup_cgroup (&c, err) < 0
+  if (setup_cgroup (&c, err) < 0 || write_early_state (&c, err) < 0
       || sync_send (c.sync[0], SYNC_CGROUP_READY, 0, c.pid, NULL) < 0
       || drive_child (&c, err) < 0 || write_state (&c, err) < 0)
     goto out;

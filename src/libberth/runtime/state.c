@@ -72,6 +72,8 @@ berth_state_write (const char *root, const struct berth_state *st,
   if (st->cgroup_path)
     json_object_set_new (j, "cgroup_path", json_string (st->cgroup_path));
   json_object_set_new (j, "paused", json_boolean (st->paused));
+  if (st->creating)
+    json_object_set_new (j, "creating", json_true ());
   json_object_set_new (j, "userns", json_boolean (st->has_userns));
   if (st->annotations)
     json_object_set (j, "annotations", st->annotations);
@@ -132,6 +134,7 @@ berth_state_read (const char *root, const char *id, struct berth_state **out,
   st->owner = dup_field (j, "owner");
   st->cgroup_path = dup_field (j, "cgroup_path");
   st->paused = json_is_true (json_object_get (j, "paused"));
+  st->creating = json_is_true (json_object_get (j, "creating"));
   st->has_userns = json_is_true (json_object_get (j, "userns"));
   v = json_object_get (j, "annotations");
   if (json_is_object (v))
@@ -190,6 +193,8 @@ berth_state_status (const char *root, const struct berth_state *st)
           return "stopped";
       }
   }
+  if (st->creating)
+    return "creating";
   if (st->paused)
     return "paused";
   fifo = NULL;

@@ -28,6 +28,7 @@ struct berth_state
   char *owner;
   char *cgroup_path; /* relative cgroup path, NULL when none */
   bool paused;
+  bool creating; /* written early by create; cleared when it completes */
   bool has_userns;
   json_t *annotations; /* owned, may be NULL */
 };
