@@ -256,12 +256,16 @@ class Pm:
             leaks.append("containers could not be removed: %s" % left)
         # The tests run one at a time: once a test's containers are gone,
         # nothing may stay in the runtime's root, in the cgroup parent
-        # (but conmon's own cgroup) or among the container mounts.
-        state = cu.wait_for(lambda: not os.listdir(self.p.rt_root)
-                            if os.path.isdir(self.p.rt_root) else True,
-                            timeout=10)
+        # (but conmon's own cgroup) or among the container mounts.  Dot
+        # entries are the runtime's caches, not containers.
+        def containers():
+            if not os.path.isdir(self.p.rt_root):
+                return []
+            return [n for n in os.listdir(self.p.rt_root)
+                    if not n.startswith(".")]
+        state = cu.wait_for(lambda: not containers(), timeout=10)
         if not state:
-            leaks.append("runtime state left: %s" % os.listdir(self.p.rt_root))
+            leaks.append("runtime state left: %s" % containers())
 
         def container_cgroups():
             return sorted({d for top in cu.cgroup_dirs(CGROUP_PARENT)
