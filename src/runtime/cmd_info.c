@@ -296,6 +296,7 @@ cmd_events (struct cli *cli, int argc, char **argv, berth_error_t *err)
           { NULL, 0, NULL, 0 } };
   bool once = false;
   long ms = 5000;
+  uint64_t ooms = 0;
   int c;
 
   opterr = 0;
@@ -313,9 +314,20 @@ cmd_events (struct cli *cli, int argc, char **argv, berth_error_t *err)
     return -1;
   if (once)
     return print_stats (cli, argv[optind], err);
+  if (berth_container_oom_kills (&cli->rt, argv[optind], &ooms, err) < 0)
+    return -1;
   for (;;)
     {
       struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+      uint64_t now = ooms;
+      /* runc's "oom" event, once per new OOM kill seen.  */
+      if (berth_container_oom_kills (&cli->rt, argv[optind], &now, err) == 0)
+        for (; ooms < now; ooms++)
+          {
+            printf ("{\"type\":\"oom\",\"id\":\"%s\"}\n", argv[optind]);
+            fflush (stdout);
+          }
+      berth_error_release (err);
       if (print_stats (cli, argv[optind], err) < 0)
         {
           /* The container went away: the stream ends.  */

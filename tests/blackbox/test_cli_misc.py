@@ -270,6 +270,35 @@ def test_events_interval_streams_stats(runtime, bundle):
         proc.wait()
 
 
+def test_events_reports_oom(runtime, bundle):
+    """A process killed by the OOM killer shows up as an "oom" event."""
+    bundle.config["linux"]["resources"]["memory"] = {
+        "limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024}
+    # Stays alive (sleep) while a child grows past the limit and is killed.
+    cid, _ = sleeper(runtime, bundle, "sh", "-c",
+                     "sleep 0.5; (x=$(head -c 100000000 /dev/zero | tr '\\0' a)"
+                     " ; echo $x) >/dev/null 2>&1; sleep 100")
+    proc = subprocess.Popen(
+        runtime.cmd("events", "--interval", "100ms", cid),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 20
+        oom = None
+        while time.time() < end:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            ev = json.loads(line)
+            if ev["type"] == "oom":
+                oom = ev
+                break
+        assert oom == {"type": "oom", "id": cid}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_events_missing_container(runtime):
     cid = runtime.new_id()
     p = runtime.run("events", "--stats", cid, check=False)

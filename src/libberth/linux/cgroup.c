@@ -1319,3 +1319,52 @@ cgroup_stat_hugetlb (json_t *obj, const char *dir, const char *suffix,
       json_object_set_new (obj, size, entry);
     }
 }
+
+/* "KEY N" lines: the value of KEY, or -1 when absent. */
+static int64_t
+keyed_value (const char *text, const char *key)
+{
+  size_t klen = strlen (key);
+  const char *p = text;
+  while (p && *p)
+    {
+      if (strncmp (p, key, klen) == 0 && p[klen] == ' ')
+        return strtoll (p + klen + 1, NULL, 10);
+      p = strchr (p, '\n');
+      if (p)
+        p++;
+    }
+  return -1;
+}
+
+int
+berth_cgroup_oom_kills (struct berth_cgroup *cg, uint64_t *n,
+                        berth_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  const char *dir = cgroup_v1_dir (cg, "memory");
+  const char *file = "memory.oom_control";
+  int64_t v;
+
+  if (dir == NULL)
+    {
+      dir = cgroup_unified_dir (cg);
+      file = "memory.events";
+    }
+  *n = 0;
+  if (dir == NULL)
+    return 0;
+  if (cgroup_read (dir, file, &text, err) < 0)
+    {
+      /* No memory controller there: no OOM kills to report.  */
+      if ((*err)->status == ENOENT)
+        {
+          berth_error_release (err);
+          return 0;
+        }
+      return -1;
+    }
+  v = keyed_value (text, "oom_kill");
+  *n = v > 0 ? (uint64_t) v : 0;
+  return 0;
+}

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -104,6 +105,12 @@ int berth_cgroup_stats (struct berth_cgroup *cg, json_t **out,
  * placed under the default parent, empty levels of that parent are removed
  * too; a parent still holding other containers stays. */
 int berth_cgroup_destroy (struct berth_cgroup *cg, berth_error_t *err);
+
+/* How many processes of the cgroup the OOM killer has killed so far
+ * (memory.oom_control on v1, memory.events on v2); 0 when the memory
+ * controller is not there. */
+int berth_cgroup_oom_kills (struct berth_cgroup *cg, uint64_t *n,
+                            berth_error_t *err);
 
 void berth_cgroup_free (struct berth_cgroup *cg);
 void cleanup_cgroupp (struct berth_cgroup **cg);

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -79,6 +80,10 @@ int berth_container_update (const struct berth_runtime *rt, const char *id,
 /* runc's stats "data" object. */
 int berth_container_stats (const struct berth_runtime *rt, const char *id,
                            json_t **out, berth_error_t *err);
+/* OOM kills in the container so far (for `events`). */
+int berth_container_oom_kills (const struct berth_runtime *rt, const char *id,
+                               uint64_t *n, berth_error_t *err);
+
 /* The config the container was created with (owned by the caller). */
 int berth_container_config (const struct berth_runtime *rt, const char *id,
                             struct oci_config **out, berth_error_t *err);

@@ -548,3 +548,19 @@ berth_runtime_compile_seccomp (const struct berth_runtime *rt, json_t *seccomp,
   xasprintf (&cache, "%s/.seccomp-cache", rt->root);
   return berth_seccomp_compile_cached (seccomp, cache, out, err);
 }
+
+int
+berth_container_oom_kills (const struct berth_runtime *rt, const char *id,
+                           uint64_t *n, berth_error_t *err)
+{
+  cleanup_state struct berth_state *st = NULL;
+  struct berth_cgroup *cg = NULL;
+  int r;
+
+  if (berth_state_read (rt->root, id, &st, err) < 0
+      || load_cgroup (rt, st, &cg, err) < 0)
+    return -1;
+  r = berth_cgroup_oom_kills (cg, n, err);
+  berth_cgroup_free (cg);
+  return r;
+}
