@@ -50,6 +50,29 @@ berth_make_error (berth_error_t *err, int status, const char *fmt, ...)
 }
 
 int
+berth_make_invalid (berth_error_t *err, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg = NULL;
+
+  if (err == NULL || *err != NULL)
+    return -EINVAL;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  *err = calloc (1, sizeof (**err));
+  if (*err == NULL)
+    {
+      free (msg);
+      return -EINVAL;
+    }
+  (*err)->status = EINVAL;
+  (*err)->msg = msg ? msg : strdup ("out of memory");
+  return -EINVAL;
+}
+
+int
 berth_error_wrap (berth_error_t *err, const char *fmt, ...)
 {
   va_list ap;

@@ -29,6 +29,12 @@ typedef struct berth_error_s *berth_error_t;
 int berth_make_error (berth_error_t *err, int status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+/* An input error: status EINVAL, and no ": Invalid argument" suffix, since
+ * the message itself says what is wrong ("process.cwd: `x` is not an
+ * absolute path").  Returns -EINVAL. */
+int berth_make_invalid (berth_error_t *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 /* Prefix the message in *err with "CONTEXT: ".  Returns the negative value
  * matching the stored status so callers can `return berth_error_wrap (...)`. */
 int berth_error_wrap (berth_error_t *err, const char *fmt, ...)

@@ -36,9 +36,8 @@ type_error (const char *path, const char *key, const char *want,
             berth_error_t *err)
 {
   if (path && *path)
-    return berth_make_error (err, EINVAL, "%s.%s: expected %s", path, key,
-                             want);
-  return berth_make_error (err, EINVAL, "%s: expected %s", key, want);
+    return berth_make_invalid (err, "%s.%s: expected %s", path, key, want);
+  return berth_make_invalid (err, "%s: expected %s", key, want);
 }
 
 int
@@ -124,12 +123,12 @@ bjson_int_range (json_t *obj, const char *path, const char *key, int64_t min,
   if (v < min || v > max)
     {
       if (path && *path)
-        return berth_make_error (
-            err, EINVAL, "%s.%s: %lld is out of range [%lld, %lld]", path, key,
+        return berth_make_invalid (
+            err, "%s.%s: %lld is out of range [%lld, %lld]", path, key,
             (long long) v, (long long) min, (long long) max);
-      return berth_make_error (err, EINVAL,
-                               "%s: %lld is out of range [%lld, %lld]", key,
-                               (long long) v, (long long) min, (long long) max);
+      return berth_make_invalid (err, "%s: %lld is out of range [%lld, %lld]",
+                                 key, (long long) v, (long long) min,
+                                 (long long) max);
     }
   *out = v;
   return 1;
@@ -247,8 +246,8 @@ bjson_parse (const char *data, size_t len, const char *source, json_t **out,
     }
   free (copy);
   if (j == NULL)
-    return berth_make_error (err, EINVAL, "%s:%d:%d: invalid JSON: %s", source,
-                             jerr.line, jerr.column, jerr.text);
+    return berth_make_invalid (err, "%s:%d:%d: invalid JSON: %s", source,
+                               jerr.line, jerr.column, jerr.text);
   *out = j;
   return 0;
 }

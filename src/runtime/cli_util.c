@@ -17,9 +17,8 @@ cli_expect_args (int argc, int optind_, int n, const char *usage,
                  berth_error_t *err)
 {
   if (argc - optind_ != n)
-    return berth_make_error (err, EINVAL,
-                             "%s requires exactly %d argument(s)\nusage: %s",
-                             usage, n, usage);
+    return berth_make_invalid (
+        err, "%s requires exactly %d argument(s)\nusage: %s", usage, n, usage);
   return 0;
 }
 
@@ -28,7 +27,7 @@ cli_parse_int (const char *opt, const char *val, int64_t *out,
                berth_error_t *err)
 {
   if (parse_int64 (val, out) < 0)
-    return berth_make_error (err, EINVAL, "%s: invalid number `%s`", opt, val);
+    return berth_make_invalid (err, "%s: invalid number `%s`", opt, val);
   return 0;
 }
 

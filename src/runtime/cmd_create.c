@@ -68,8 +68,7 @@ parse (int argc, char **argv, bool is_run, struct create_args *a,
           if (cli_parse_int ("--preserve-fds", optarg, &n, err) < 0)
             return -1;
           if (n < 0 || n > 65536)
-            return berth_make_error (err, EINVAL,
-                                     "--preserve-fds: out of range");
+            return berth_make_invalid (err, "--preserve-fds: out of range");
           a->o.preserve_fds = (int) n;
           break;
         case O_NO_PIVOT:
@@ -87,8 +86,8 @@ parse (int argc, char **argv, bool is_run, struct create_args *a,
           break;
         default:
         bad:
-          return berth_make_error (err, EINVAL, "unknown option `%s`",
-                                   argv[optind - 1]);
+          return berth_make_invalid (err, "unknown option `%s`",
+                                     argv[optind - 1]);
         }
     }
   if (cli_expect_args (argc, optind, 1,

@@ -64,8 +64,8 @@ set_user (json_t *proc, const char *spec, json_t *gids, berth_error_t *err)
       || (colon && (parse_int64 (colon + 1, &gid) < 0 || gid < 0)))
     {
       json_decref (user);
-      return berth_make_error (
-          err, EINVAL, "--user: expected UID[:GID] numbers, got `%s`", spec);
+      return berth_make_invalid (
+          err, "--user: expected UID[:GID] numbers, got `%s`", spec);
     }
   json_object_set_new (user, "uid", json_integer (uid));
   json_object_set_new (user, "gid", json_integer (gid));
@@ -189,18 +189,17 @@ parse (int argc, char **argv, struct exec_args *a, berth_error_t *err)
         case O_IGNORED:
           break;
         default:
-          return berth_make_error (err, EINVAL, "unknown option `%s`",
-                                   argv[optind - 1]);
+          return berth_make_invalid (err, "unknown option `%s`",
+                                     argv[optind - 1]);
         }
     }
   if (argc - optind < 1)
-    return berth_make_error (err, EINVAL,
-                             "usage: exec [options] <container-id> "
-                             "<command> [args...]");
+    return berth_make_invalid (err, "usage: exec [options] <container-id> "
+                                    "<command> [args...]");
   if (a->process_file == NULL && argc - optind < 2)
-    return berth_make_error (err, EINVAL,
-                             "exec: a command is required unless --process "
-                             "is given");
+    return berth_make_invalid (err,
+                               "exec: a command is required unless --process "
+                               "is given");
   return 0;
 }
 

@@ -22,7 +22,7 @@ format_opt (const char *val, bool *json, berth_error_t *err)
   else if (strcmp (val, "table") == 0)
     *json = false;
   else
-    return berth_make_error (err, EINVAL, "--format: unknown format `%s`", val);
+    return berth_make_invalid (err, "--format: unknown format `%s`", val);
   return 0;
 }
 
@@ -115,7 +115,7 @@ ps_table (char **args, const pid_t *pids, size_t n, berth_error_t *err)
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
   if (pid_col < 0)
-    return berth_make_error (err, EINVAL, "ps: no PID column in the output");
+    return berth_make_invalid (err, "ps: no PID column in the output");
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return berth_make_error (err, 0, "ps failed (status %d)",
                              WIFEXITED (status) ? WEXITSTATUS (status) : -1);
@@ -136,15 +136,15 @@ cmd_ps (struct cli *cli, int argc, char **argv, berth_error_t *err)
   while ((c = getopt_long_only (argc, argv, "+f:", opts, NULL)) != -1)
     {
       if (c != 'f')
-        return berth_make_error (err, EINVAL, "unknown option `%s`",
-                                 argv[optind - 1]);
+        return berth_make_invalid (err, "unknown option `%s`",
+                                   argv[optind - 1]);
       if (format_opt (optarg, &json, err) < 0)
         return -1;
     }
   if (argc - optind < 1)
-    return berth_make_error (err, EINVAL,
-                             "usage: ps [--format table|json] <container-id> "
-                             "[ps options]");
+    return berth_make_invalid (err,
+                               "usage: ps [--format table|json] <container-id> "
+                               "[ps options]");
   if (berth_container_pids (&cli->rt, argv[optind], &pids, &n, err) < 0)
     return -1;
   if (!json)
@@ -236,8 +236,8 @@ cmd_list (struct cli *cli, int argc, char **argv, berth_error_t *err)
         quiet = true;
       else if (c != 'f' || format_opt (optarg, &json, err) < 0)
         return *err ? -1
-                    : berth_make_error (err, EINVAL, "unknown option `%s`",
-                                        argv[optind - 1]);
+                    : berth_make_invalid (err, "unknown option `%s`",
+                                          argv[optind - 1]);
     }
   if (berth_container_list (&cli->rt, &arr, err) < 0)
     return -1;
@@ -258,7 +258,7 @@ parse_interval (const char *s, long *ms, berth_error_t *err)
   char *end;
   double v = strtod (s, &end);
   if (end == s || v < 0)
-    return berth_make_error (err, EINVAL, "--interval: invalid `%s`", s);
+    return berth_make_invalid (err, "--interval: invalid `%s`", s);
   if (strcmp (end, "ms") == 0)
     *ms = (long) v;
   else if (strcmp (end, "s") == 0 || *end == '\0')
@@ -266,10 +266,9 @@ parse_interval (const char *s, long *ms, berth_error_t *err)
   else if (strcmp (end, "m") == 0)
     *ms = (long) (v * 60000);
   else
-    return berth_make_error (err, EINVAL, "--interval: invalid unit in `%s`",
-                             s);
+    return berth_make_invalid (err, "--interval: invalid unit in `%s`", s);
   if (*ms <= 0)
-    return berth_make_error (err, EINVAL, "--interval: must be positive");
+    return berth_make_invalid (err, "--interval: must be positive");
   return 0;
 }
 
@@ -306,8 +305,8 @@ cmd_events (struct cli *cli, int argc, char **argv, berth_error_t *err)
         once = true;
       else if (c != 'i' || parse_interval (optarg, &ms, err) < 0)
         return *err ? -1
-                    : berth_make_error (err, EINVAL, "unknown option `%s`",
-                                        argv[optind - 1]);
+                    : berth_make_invalid (err, "unknown option `%s`",
+                                          argv[optind - 1]);
     }
   if (cli_expect_args (argc, optind, 1, "events [--stats] <container-id>", err)
       < 0)

@@ -19,8 +19,7 @@ only_id (int argc, char **argv, const char *usage, const char *short_opts,
   opterr = 0;
   while ((c = getopt_long_only (argc, argv, short_opts, longopts, NULL)) != -1)
     if (on_opt == NULL || on_opt (c, data) < 0)
-      return berth_make_error (err, EINVAL, "unknown option `%s`",
-                               argv[optind - 1]);
+      return berth_make_invalid (err, "unknown option `%s`", argv[optind - 1]);
   return cli_expect_args (argc, optind, 1, usage, err);
 }
 
@@ -67,14 +66,12 @@ cmd_kill (struct cli *cli, int argc, char **argv, berth_error_t *err)
   opterr = 0;
   while ((c = getopt_long_only (argc, argv, "+a", opts, NULL)) != -1)
     if (kill_opt (c, &all) < 0)
-      return berth_make_error (err, EINVAL, "unknown option `%s`",
-                               argv[optind - 1]);
+      return berth_make_invalid (err, "unknown option `%s`", argv[optind - 1]);
   if (argc - optind < 1 || argc - optind > 2)
-    return berth_make_error (err, EINVAL,
-                             "usage: kill [--all] <container-id> [signal]");
+    return berth_make_invalid (err,
+                               "usage: kill [--all] <container-id> [signal]");
   if (argc - optind == 2 && berth_parse_signal (argv[optind + 1], &sig) < 0)
-    return berth_make_error (err, EINVAL, "invalid signal `%s`",
-                             argv[optind + 1]);
+    return berth_make_invalid (err, "invalid signal `%s`", argv[optind + 1]);
   return berth_container_kill (&cli->rt, argv[optind], sig, all, err);
 }
 
@@ -89,8 +86,7 @@ cmd_delete (struct cli *cli, int argc, char **argv, berth_error_t *err)
   opterr = 0;
   while ((c = getopt_long_only (argc, argv, "+f", opts, NULL)) != -1)
     if (kill_opt (c == 'f' ? 'a' : c, &force) < 0)
-      return berth_make_error (err, EINVAL, "unknown option `%s`",
-                               argv[optind - 1]);
+      return berth_make_invalid (err, "unknown option `%s`", argv[optind - 1]);
   if (cli_expect_args (argc, optind, 1, "delete [--force] <container-id>", err)
       < 0)
     return -1;

@@ -64,7 +64,7 @@ cmd_features (struct cli *cli, int argc, char **argv, berth_error_t *err)
   json_t *seccomp = berth_seccomp_features ();
 
   if (argc > 1)
-    return berth_make_error (err, EINVAL, "usage: features");
+    return berth_make_invalid (err, "usage: features");
   f = json_pack (
       "{s:s,s:s,s:o,s:o,s:{s:o,s:o,s:{s:b,s:b,s:b,s:b},s:o,s:{s:b},s:{s:b},"
       "s:{s:b},s:{s:{s:b}}},s:{s:s,s:s}}",
@@ -206,8 +206,8 @@ cmd_spec (struct cli *cli, int argc, char **argv, berth_error_t *err)
       else if (c == 'r')
         rootless = true;
       else
-        return berth_make_error (err, EINVAL, "unknown option `%s`",
-                                 argv[optind - 1]);
+        return berth_make_invalid (err, "unknown option `%s`",
+                                   argv[optind - 1]);
     }
   spec = default_spec (rootless);
   data = bjson_dump (spec, true);

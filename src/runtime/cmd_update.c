@@ -56,7 +56,7 @@ parse_size (const char *opt, const char *s, int64_t *out, berth_error_t *err)
   long long v = strtoll (s, &end, 10);
   int64_t mult = 1;
   if (end == s)
-    return berth_make_error (err, EINVAL, "%s: invalid value `%s`", opt, s);
+    return berth_make_invalid (err, "%s: invalid value `%s`", opt, s);
   switch (*end)
     {
     case 'k':
@@ -80,7 +80,7 @@ parse_size (const char *opt, const char *s, int64_t *out, berth_error_t *err)
   if (*end == 'b' || *end == 'B')
     end++;
   if (*end != '\0')
-    return berth_make_error (err, EINVAL, "%s: invalid value `%s`", opt, s);
+    return berth_make_invalid (err, "%s: invalid value `%s`", opt, s);
   *out = v < 0 ? v : v * mult;
   return 0;
 }
@@ -139,7 +139,7 @@ set_flag (json_t *res, int c, const char *val, berth_error_t *err)
                            json_integer (v));
       return 0;
     }
-  return berth_make_error (err, EINVAL, "unknown option");
+  return berth_make_invalid (err, "unknown option");
 }
 
 static int
@@ -158,7 +158,7 @@ read_resources (const char *path, json_t **out, berth_error_t *err)
       < 0)
     return -1;
   if (!json_is_object (*out))
-    return berth_make_error (err, EINVAL, "--resources: expected an object");
+    return berth_make_invalid (err, "--resources: expected an object");
   return 0;
 }
 
@@ -173,8 +173,8 @@ cmd_update (struct cli *cli, int argc, char **argv, berth_error_t *err)
   while ((c = getopt_long_only (argc, argv, "+r:", update_opts, NULL)) != -1)
     {
       if (c == '?')
-        return berth_make_error (err, EINVAL, "unknown option `%s`",
-                                 argv[optind - 1]);
+        return berth_make_invalid (err, "unknown option `%s`",
+                                   argv[optind - 1]);
       if (c == O_RESOURCES)
         file = optarg;
       else if (set_flag (res, c, optarg, err) < 0)

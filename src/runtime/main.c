@@ -159,8 +159,8 @@ parse_global (struct cli *cli, int argc, char **argv, berth_error_t *err)
           break;
         case OPT_LOG_FORMAT:
           if (strcmp (optarg, "json") != 0 && strcmp (optarg, "text") != 0)
-            return berth_make_error (
-                err, EINVAL, "--log-format: unknown format `%s`", optarg);
+            return berth_make_invalid (err, "--log-format: unknown format `%s`",
+                                       optarg);
           cli->log_json = strcmp (optarg, "json") == 0;
           break;
         case OPT_DEBUG:
@@ -181,8 +181,8 @@ parse_global (struct cli *cli, int argc, char **argv, berth_error_t *err)
           usage (stdout);
           exit (0);
         default:
-          return berth_make_error (err, EINVAL, "unknown global option `%s`",
-                                   argv[optind - 1]);
+          return berth_make_invalid (err, "unknown global option `%s`",
+                                     argv[optind - 1]);
         }
     }
   return optind;

@@ -61,9 +61,8 @@ switch_user (const struct oci_process *p, berth_error_t *err)
   size_t i, n = p->additional_gids_len;
 
   if (n > ARRAY_SIZE (gids))
-    return berth_make_error (err, EINVAL,
-                             "process.user.additionalGids: more than %zu",
-                             ARRAY_SIZE (gids));
+    return berth_make_invalid (
+        err, "process.user.additionalGids: more than %zu", ARRAY_SIZE (gids));
   for (i = 0; i < n; i++)
     gids[i] = p->additional_gids[i];
   /* setgroups is denied in a user namespace whose gid map was written with

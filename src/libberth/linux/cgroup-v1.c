@@ -86,15 +86,15 @@ cgroup_blkio_device (json_t *item, const char *path, int64_t *major,
   int r;
 
   if (!json_is_object (item))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   r = bjson_int_range (item, path, "major", 0, INT32_MAX, major, err);
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.major: missing", path);
+    return berth_make_invalid (err, "%s.major: missing", path);
   if (r < 0)
     return r;
   r = bjson_int_range (item, path, "minor", 0, INT32_MAX, minor, err);
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.minor: missing", path);
+    return berth_make_invalid (err, "%s.minor: missing", path);
   return r < 0 ? r : 0;
 }
 
@@ -155,18 +155,18 @@ cgroup_plan_hugetlb (json_t *resources, struct cgroup_plan *plan,
 
     xasprintf (&path, "linux.resources.hugepageLimits[%zu]", i);
     if (!json_is_object (item))
-      return berth_make_error (err, EINVAL, "%s: expected an object", path);
+      return berth_make_invalid (err, "%s: expected an object", path);
     r = bjson_string (item, path, "pageSize", &size, err);
     if (r == 0)
-      return berth_make_error (err, EINVAL, "%s.pageSize: missing", path);
+      return berth_make_invalid (err, "%s.pageSize: missing", path);
     if (r < 0)
       return r;
     if (!cgroup_valid_page_size (size))
-      return berth_make_error (
-          err, EINVAL, "%s.pageSize: `%s` is not a size like 2MB", path, size);
+      return berth_make_invalid (
+          err, "%s.pageSize: `%s` is not a size like 2MB", path, size);
     r = bjson_uint64 (item, path, "limit", &limit, err);
     if (r == 0)
-      return berth_make_error (err, EINVAL, "%s.limit: missing", path);
+      return berth_make_invalid (err, "%s.limit: missing", path);
     if (r < 0)
       return r;
     xasprintf (&file, "hugetlb.%s.%s", size, suffix);
@@ -185,9 +185,9 @@ rdma_entry (const char *dev, json_t *limits, struct cgroup_plan *plan,
 
   xasprintf (&path, "linux.resources.rdma.%s", dev);
   if (*dev == '\0' || dev[strcspn (dev, " \t\n=")] != '\0')
-    return berth_make_error (err, EINVAL, "%s: invalid device name", path);
+    return berth_make_invalid (err, "%s: invalid device name", path);
   if (!json_is_object (limits))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   rh = bjson_int_range (limits, path, "hcaHandles", 0, UINT32_MAX, &handles,
                         err);
   if (rh < 0)
@@ -456,7 +456,7 @@ plan_throttle (json_t *blkio, const char *key, const char *file,
     if (r < 0)
       return r;
     if (r == 0)
-      return berth_make_error (err, EINVAL, "%s.rate: missing", path);
+      return berth_make_invalid (err, "%s.rate: missing", path);
     cgroup_plan_add (plan, "blkio", path, file, 0,
                      "%" PRId64 ":%" PRId64 " %" PRIu64, major, minor, rate);
   }
@@ -533,13 +533,13 @@ plan_network (json_t *res, struct cgroup_plan *plan, berth_error_t *err)
 
     xasprintf (&path, RES ".network.priorities[%zu]", i);
     if (!json_is_object (item))
-      return berth_make_error (err, EINVAL, "%s: expected an object", path);
+      return berth_make_invalid (err, "%s: expected an object", path);
     if (bjson_string (item, path, "name", &name, err) < 0
         || bjson_int_range (item, path, "priority", 0, UINT32_MAX, &prio, err)
                < 0)
       return berth_error_code (*err);
     if (name == NULL || *name == '\0' || name[strcspn (name, " \n")])
-      return berth_make_error (err, EINVAL, "%s.name: invalid interface", path);
+      return berth_make_invalid (err, "%s.name: invalid interface", path);
     cgroup_plan_add (plan, "net_prio", path, "net_prio.ifpriomap", 0,
                      "%s %" PRId64, name, prio);
   }

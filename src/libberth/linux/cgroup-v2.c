@@ -64,24 +64,24 @@ parse_device_rule (json_t *item, const char *path,
   int r;
 
   if (!json_is_object (item))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   r = bjson_bool (item, path, "allow", &rule->allow, err);
   if (r < 0)
     return r;
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.allow: missing", path);
+    return berth_make_invalid (err, "%s.allow: missing", path);
   if (bjson_string (item, path, "type", &type, err) < 0
       || bjson_string (item, path, "access", &access, err) < 0)
     return berth_error_code (*err);
   if (strlen (type) != 1 || strchr ("abc", *type) == NULL)
-    return berth_make_error (err, EINVAL, "%s.type: `%s` is not a, b or c",
-                             path, type);
+    return berth_make_invalid (err, "%s.type: `%s` is not a, b or c", path,
+                               type);
   rule->type = *type;
   if (parse_access (access, &rule->access) < 0)
-    return berth_make_error (err, EINVAL,
-                             "%s.access: `%s` is not a combination of r, w "
-                             "and m",
-                             path, access);
+    return berth_make_invalid (err,
+                               "%s.access: `%s` is not a combination of r, w "
+                               "and m",
+                               path, access);
   rule->major = rule->minor = -1;
   /* Majors and minors fit 32 bits; the BPF program compares immediates. */
   if (bjson_int_range (item, path, "major", -1, INT32_MAX, &rule->major, err)
@@ -200,20 +200,19 @@ cgroup_swap_to_v2 (int64_t swap, int64_t limit, int64_t *out,
       return 0;
     }
   if (swap < -1)
-    return berth_make_error (err, EINVAL,
-                             "linux.resources.memory.swap: invalid value "
-                             "%" PRId64,
-                             swap);
+    return berth_make_invalid (err,
+                               "linux.resources.memory.swap: invalid value "
+                               "%" PRId64,
+                               swap);
   if (limit <= 0)
-    return berth_make_error (err, EINVAL,
-                             "linux.resources.memory.swap: a swap limit "
-                             "needs a memory limit");
+    return berth_make_invalid (err, "linux.resources.memory.swap: a swap limit "
+                                    "needs a memory limit");
   if (swap < limit)
-    return berth_make_error (err, EINVAL,
-                             "linux.resources.memory.swap: %" PRId64
-                             " is below memory.limit %" PRId64
-                             " (swap is memory+swap)",
-                             swap, limit);
+    return berth_make_invalid (err,
+                               "linux.resources.memory.swap: %" PRId64
+                               " is below memory.limit %" PRId64
+                               " (swap is memory+swap)",
+                               swap, limit);
   *out = swap - limit;
   return 0;
 }
@@ -474,7 +473,7 @@ plan_io_device (json_t *item, const char *path, const char *key,
   if (r < 0)
     return r;
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.rate: missing", path);
+    return berth_make_invalid (err, "%s.rate: missing", path);
   if (v == 0)
     cgroup_plan_add (plan, "io", path, "io.max", 0, "%s%s=max", dev, key);
   else

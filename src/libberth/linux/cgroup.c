@@ -328,8 +328,8 @@ cgroup_normalize_path (const char *path, char **out, berth_error_t *err)
         continue;
       /* ".." would leave the hierarchy (or the parent) on the host.  */
       if (strcmp (tok, "..") == 0)
-        return berth_make_error (
-            err, EINVAL, "cgroup path `%s` must not contain `..`", path);
+        return berth_make_invalid (
+            err, "cgroup path `%s` must not contain `..`", path);
       res[len++] = '/';
       strcpy (res + len, tok);
       len += strlen (tok);
@@ -356,18 +356,18 @@ cgroup_resolve_path (const char *path, const char *parent, const char *id,
     {
       if (id == NULL || *id == '\0' || strchr (id, '/') || strcmp (id, ".") == 0
           || strcmp (id, "..") == 0)
-        return berth_make_error (err, EINVAL,
-                                 "invalid container id `%s` for a cgroup "
-                                 "name",
-                                 id ? id : "");
+        return berth_make_invalid (err,
+                                   "invalid container id `%s` for a cgroup "
+                                   "name",
+                                   id ? id : "");
       xasprintf (&joined, "%s/%s", parent, id);
     }
   r = cgroup_normalize_path (joined, &res, err);
   if (r < 0)
     return r;
   if (*res == '\0')
-    return berth_make_error (err, EINVAL,
-                             "cgroup path `%s` is the hierarchy root", joined);
+    return berth_make_invalid (err, "cgroup path `%s` is the hierarchy root",
+                               joined);
   *out = steal_pointer (&res);
   return 0;
 }
@@ -488,15 +488,14 @@ berth_cgroup_load_with_parent (const char *rel_path, const char *parent,
   if (r < 0)
     return r;
   if (rel_path == NULL || *rel_path != '/')
-    return berth_make_error (err, EINVAL,
-                             "stored cgroup path `%s` is not absolute",
-                             rel_path ? rel_path : "");
+    return berth_make_invalid (err, "stored cgroup path `%s` is not absolute",
+                               rel_path ? rel_path : "");
   r = cgroup_normalize_path (rel_path, &norm, err);
   if (r < 0)
     return r;
   if (*norm == '\0')
-    return berth_make_error (
-        err, EINVAL, "stored cgroup path `%s` is the hierarchy root", rel_path);
+    return berth_make_invalid (
+        err, "stored cgroup path `%s` is the hierarchy root", rel_path);
   prune = prune_parent_for (norm, parent);
   *out = cgroup_new (layout, norm, prune);
   return 0;
@@ -549,8 +548,8 @@ cgroup_read_u64 (const char *dir, const char *file, uint64_t *out,
   errno = 0;
   *out = strtoull (text, &end, 10);
   if (errno || end == text || (*end && !isspace ((unsigned char) *end)))
-    return berth_make_error (err, EINVAL, "`%s/%s` holds `%s`, not a number",
-                             dir, file, text);
+    return berth_make_invalid (err, "`%s/%s` holds `%s`, not a number", dir,
+                               file, text);
   return 0;
 }
 
@@ -966,8 +965,7 @@ berth_cgroup_apply (struct berth_cgroup *cg, json_t *resources,
   if (resources == NULL || json_is_null (resources))
     return 0;
   if (!json_is_object (resources))
-    return berth_make_error (err, EINVAL,
-                             "linux.resources: expected an object");
+    return berth_make_invalid (err, "linux.resources: expected an object");
   r = cg->ops->apply (cg, resources, err);
   if (r < 0)
     return berth_error_wrap (err, "apply resources to cgroup `%s`", cg->path);
@@ -1051,10 +1049,9 @@ cgroup_plan_unified (json_t *resources, struct cgroup_plan *plan,
 
     xasprintf (&field, "linux.resources.unified.%s", key);
     if (!valid_unified_key (key))
-      return berth_make_error (err, EINVAL, "%s: not a cgroup file name",
-                               field);
+      return berth_make_invalid (err, "%s: not a cgroup file name", field);
     if (!json_is_string (value))
-      return berth_make_error (err, EINVAL, "%s: expected a string", field);
+      return berth_make_invalid (err, "%s: expected a string", field);
     cgroup_plan_add (plan, NULL, field, key, CGW_UNIFIED, "%s",
                      json_string_value (value));
   }
@@ -1103,10 +1100,10 @@ check_usage (const char *dir, const struct cgroup_write *w, berth_error_t *err)
   if (cgroup_read_u64 (dir, w->usage_file, &usage, NULL) < 0)
     return 0;
   if ((uint64_t) limit < usage)
-    return berth_make_error (err, EINVAL,
-                             "%s: the new limit %" PRId64 " is below the "
-                             "current usage %" PRIu64,
-                             w->field, limit, usage);
+    return berth_make_invalid (err,
+                               "%s: the new limit %" PRId64 " is below the "
+                               "current usage %" PRIu64,
+                               w->field, limit, usage);
   return 0;
 }
 

@@ -841,15 +841,15 @@ mount_idmapped_entry (struct rootfs_ctx *c, const struct oci_mount *m,
   unsigned int rec = m->rec ? AT_RECURSIVE : 0;
 
   if (!m->bind)
-    return berth_make_error (err, EINVAL,
-                             "mount `%s`: uidMappings/gidMappings need a "
-                             "bind mount",
-                             m->destination);
+    return berth_make_invalid (err,
+                               "mount `%s`: uidMappings/gidMappings need a "
+                               "bind mount",
+                               m->destination);
   if (open_bind_ends (c, m, &srcfd, &target, err) < 0)
     return -1;
   if (userns < 0)
-    return berth_make_error (err, EINVAL, "mount `%s`: no idmap namespace",
-                             m->destination);
+    return berth_make_invalid (err, "mount `%s`: no idmap namespace",
+                               m->destination);
   tree = sys_open_tree (
       srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec);
   if (tree < 0)
@@ -914,7 +914,7 @@ open_parent (struct rootfs_ctx *c, const char *path, const char **base,
 
   if (slash == NULL || slash[1] == '\0' || strcmp (slash + 1, "..") == 0
       || strcmp (slash + 1, ".") == 0)
-    return berth_make_error (err, EINVAL, "bad device path `%s`", path);
+    return berth_make_invalid (err, "bad device path `%s`", path);
   dir = xstrndup (path, (size_t) (slash - path));
   *base = slash + 1;
   return safe_mkdir_p (c->rootfd, c->root, *dir ? dir : "/", 0755, err);

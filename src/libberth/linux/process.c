@@ -132,8 +132,8 @@ apply_cpu_affinity (const char *list, berth_error_t *err)
       if (n == 1)
         b = a;
       if (n < 1 || a > b || b >= CPU_SETSIZE)
-        return berth_make_error (
-            err, EINVAL, "process.execCPUAffinity: invalid list `%s`", list);
+        return berth_make_invalid (
+            err, "process.execCPUAffinity: invalid list `%s`", list);
       for (; a <= b; a++)
         CPU_SET (a, &set);
     }

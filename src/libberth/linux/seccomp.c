@@ -206,11 +206,11 @@ parse_action (json_t *obj, const char *path, const char *key,
   if (r < 0)
     return r;
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.%s: required", path, key);
+    return berth_make_invalid (err, "%s.%s: required", path, key);
   a = lookup_named (actions, ARRAY_SIZE (actions), name);
   if (a == NULL)
-    return berth_make_error (err, EINVAL, "%s.%s: unknown action \"%s\"", path,
-                             key, name);
+    return berth_make_invalid (err, "%s.%s: unknown action \"%s\"", path, key,
+                               name);
   if (!action_supported (a->value))
     return berth_make_error (err, EOPNOTSUPP,
                              "%s.%s: %s is not supported by the running "
@@ -225,8 +225,8 @@ parse_action (json_t *obj, const char *path, const char *key,
     {
       /* The spec: an errno on an action without one MUST fail.  */
       if (has_errno)
-        return berth_make_error (err, EINVAL, "%s.%s: %s takes no errno", path,
-                                 errno_key, name);
+        return berth_make_invalid (err, "%s.%s: %s takes no errno", path,
+                                   errno_key, name);
       *out = a->value;
       return 0;
     }
@@ -250,16 +250,16 @@ add_architectures (scmp_filter_ctx ctx, json_t *seccomp, berth_error_t *err)
     const struct named *a;
 
     if (name == NULL)
-      return berth_make_error (err, EINVAL,
-                               SECCOMP_PATH ".architectures[%zu]: "
-                                            "expected a string",
-                               i);
+      return berth_make_invalid (err,
+                                 SECCOMP_PATH ".architectures[%zu]: "
+                                              "expected a string",
+                                 i);
     a = lookup_named (architectures, ARRAY_SIZE (architectures), name);
     if (a == NULL)
-      return berth_make_error (err, EINVAL,
-                               SECCOMP_PATH ".architectures[%zu]: "
-                                            "unknown architecture \"%s\"",
-                               i, name);
+      return berth_make_invalid (err,
+                                 SECCOMP_PATH ".architectures[%zu]: "
+                                              "unknown architecture \"%s\"",
+                                 i, name);
     if (ctx == NULL)
       continue;
     /* A new context already holds the native architecture, and a profile
@@ -284,15 +284,15 @@ parse_arg (json_t *arg, const char *path, struct scmp_arg_cmp *c,
   int r;
 
   if (!json_is_object (arg))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   r = bjson_int_range (arg, path, "index", 0, MAX_SYSCALL_ARGS - 1, &index,
                        err);
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.index: required", path);
+    return berth_make_invalid (err, "%s.index: required", path);
   if (r > 0)
     r = bjson_uint64 (arg, path, "value", &value, err);
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.value: required", path);
+    return berth_make_invalid (err, "%s.value: required", path);
   if (r > 0)
     r = bjson_uint64 (arg, path, "valueTwo", &value_two, err);
   if (r >= 0)
@@ -300,11 +300,11 @@ parse_arg (json_t *arg, const char *path, struct scmp_arg_cmp *c,
   if (r < 0)
     return r;
   if (r == 0)
-    return berth_make_error (err, EINVAL, "%s.op: required", path);
+    return berth_make_invalid (err, "%s.op: required", path);
   op = lookup_named (operators, ARRAY_SIZE (operators), op_name);
   if (op == NULL)
-    return berth_make_error (err, EINVAL, "%s.op: unknown operator \"%s\"",
-                             path, op_name);
+    return berth_make_invalid (err, "%s.op: unknown operator \"%s\"", path,
+                               op_name);
 
   c->arg = (unsigned int) index;
   c->op = (enum scmp_compare) op->value;
@@ -393,14 +393,14 @@ add_names (scmp_filter_ctx ctx, json_t *names, const char *path,
     const char *name = json_string_value (v);
 
     if (name == NULL)
-      return berth_make_error (err, EINVAL, "%s.names[%zu]: expected a string",
-                               path, i);
+      return berth_make_invalid (err, "%s.names[%zu]: expected a string", path,
+                                 i);
     if (rule->action == SCMP_ACT_NOTIFY && notify_forbidden_name (name))
-      return berth_make_error (err, EINVAL,
-                               "%s.names[%zu]: SCMP_ACT_NOTIFY cannot be "
-                               "used for \"%s\", the runtime needs it to "
-                               "pass the listener on",
-                               path, i, name);
+      return berth_make_invalid (err,
+                                 "%s.names[%zu]: SCMP_ACT_NOTIFY cannot be "
+                                 "used for \"%s\", the runtime needs it to "
+                                 "pass the listener on",
+                                 path, i, name);
     if (skip)
       continue;
     /* Profiles list the syscalls of every architecture at once; a name
@@ -427,7 +427,7 @@ add_syscall_entry (scmp_filter_ctx ctx, json_t *entry, size_t idx,
 
   snprintf (path, sizeof (path), SECCOMP_PATH ".syscalls[%zu]", idx);
   if (!json_is_object (entry))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   r = parse_action (entry, path, "action", "errnoRet", &rule.action, err);
   if (r < 0)
     return r;
@@ -435,8 +435,8 @@ add_syscall_entry (scmp_filter_ctx ctx, json_t *entry, size_t idx,
   if (r < 0)
     return r;
   if (r == 0 || json_array_size (names) == 0)
-    return berth_make_error (err, EINVAL,
-                             "%s.names: must contain at least one entry", path);
+    return berth_make_invalid (err, "%s.names: must contain at least one entry",
+                               path);
   r = parse_args (entry, path, &rule, err);
   conds = rule.conds;
   if (r < 0)
@@ -502,24 +502,23 @@ parse_flags (json_t *seccomp, bool notify, unsigned int *out,
     unsigned int extra;
 
     if (name == NULL)
-      return berth_make_error (
-          err, EINVAL, SECCOMP_PATH ".flags[%zu]: expected a string", i);
+      return berth_make_invalid (
+          err, SECCOMP_PATH ".flags[%zu]: expected a string", i);
     f = lookup_named (filter_flags, ARRAY_SIZE (filter_flags), name);
     if (f == NULL)
-      return berth_make_error (err, EINVAL,
-                               SECCOMP_PATH ".flags[%zu]: unknown flag \"%s\"",
-                               i, name);
+      return berth_make_invalid (
+          err, SECCOMP_PATH ".flags[%zu]: unknown flag \"%s\"", i, name);
     /* Only meaningful for a listener, and the kernel refuses it without
      * one: a profile without SCMP_ACT_NOTIFY has nothing to apply it to. */
     if (f->value == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV && !notify)
       continue;
     extra = notify_companions (f->value, notify);
     if (probe_filter_flags (f->value | extra) == 0)
-      return berth_make_error (err, EINVAL,
-                               SECCOMP_PATH ".flags[%zu]: %s is not "
-                                            "supported by the running kernel%s",
-                               i, name,
-                               extra ? " together with SCMP_ACT_NOTIFY" : "");
+      return berth_make_invalid (
+          err,
+          SECCOMP_PATH ".flags[%zu]: %s is not "
+                       "supported by the running kernel%s",
+          i, name, extra ? " together with SCMP_ACT_NOTIFY" : "");
     *out |= f->value | extra;
   }
   return 0;
@@ -540,13 +539,12 @@ parse_listener (json_t *seccomp, struct berth_seccomp *s, berth_error_t *err)
   if (path != NULL && path[0] == '\0')
     path = NULL;
   if (metadata != NULL && path == NULL)
-    return berth_make_error (err, EINVAL,
-                             SECCOMP_PATH ".listenerMetadata: set without "
-                                          "listenerPath");
+    return berth_make_invalid (err,
+                               SECCOMP_PATH ".listenerMetadata: set without "
+                                            "listenerPath");
   if (s->notify && path == NULL)
-    return berth_make_error (err, EINVAL,
-                             SECCOMP_PATH ".listenerPath: required when "
-                                          "SCMP_ACT_NOTIFY is used");
+    return berth_make_invalid (err, SECCOMP_PATH ".listenerPath: required when "
+                                                 "SCMP_ACT_NOTIFY is used");
   s->listener_path = path ? xstrdup (path) : NULL;
   s->listener_metadata = metadata ? xstrdup (metadata) : NULL;
   return 0;
@@ -617,10 +615,10 @@ compile_program (json_t *seccomp, uint32_t default_action,
 
   ctx = seccomp_init (default_action);
   if (ctx == NULL)
-    return berth_make_error (err, EINVAL,
-                             SECCOMP_PATH ".defaultAction: refused by "
-                                          "libseccomp (not supported by the "
-                                          "kernel?)");
+    return berth_make_invalid (err,
+                               SECCOMP_PATH ".defaultAction: refused by "
+                                            "libseccomp (not supported by the "
+                                            "kernel?)");
   r = load_rules (ctx, seccomp, default_action, &notify, err);
   if (r < 0)
     return r;
@@ -636,7 +634,7 @@ parse_profile (json_t *seccomp, uint32_t *default_action,
   int r;
 
   if (!json_is_object (seccomp))
-    return berth_make_error (err, EINVAL, SECCOMP_PATH ": expected an object");
+    return berth_make_invalid (err, SECCOMP_PATH ": expected an object");
   r = parse_action (seccomp, SECCOMP_PATH, "defaultAction", "defaultErrnoRet",
                     default_action, err);
   if (r < 0)
@@ -644,9 +642,9 @@ parse_profile (json_t *seccomp, uint32_t *default_action,
   /* The runtime's own syscalls after install would wait on a listener
    * that does not exist yet.  */
   if (*default_action == SCMP_ACT_NOTIFY)
-    return berth_make_error (err, EINVAL,
-                             SECCOMP_PATH ".defaultAction: SCMP_ACT_NOTIFY "
-                                          "cannot be the default action");
+    return berth_make_invalid (err,
+                               SECCOMP_PATH ".defaultAction: SCMP_ACT_NOTIFY "
+                                            "cannot be the default action");
   r = load_rules (NULL, seccomp, *default_action, &s->notify, err);
   if (r >= 0)
     r = parse_listener (seccomp, s, err);
@@ -874,8 +872,7 @@ berth_seccomp_send_listener (const char *path, const char *state_json, int fd,
 
   /* A stream socket needs at least one byte to carry the descriptor.  */
   if (len == 0)
-    return berth_make_error (err, EINVAL, "seccomp listener `%s`: no state",
-                             path);
+    return berth_make_invalid (err, "seccomp listener `%s`: no state", path);
   sock = unix_connect (path, "seccomp listener", err);
   if (sock < 0)
     return -1;

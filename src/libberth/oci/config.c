@@ -277,20 +277,19 @@ parse_id_maps (json_t *arr, const char *path, struct oci_id_map **out,
     struct oci_id_map *m = &(*out)[i];
     snprintf (where, sizeof (where), "%s[%zu]", path, i);
     if (!json_is_object (item))
-      return berth_make_error (err, EINVAL, "%s: expected an object", where);
+      return berth_make_invalid (err, "%s: expected an object", where);
     if (bjson_int_range (item, where, "containerID", 0, UINT32_MAX, &v, err)
         != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.containerID: missing",
-                                      where);
+                  : berth_make_invalid (err, "%s.containerID: missing", where);
     m->container_id = (uint32_t) v;
     if (bjson_int_range (item, where, "hostID", 0, UINT32_MAX, &v, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.hostID: missing", where);
+                  : berth_make_invalid (err, "%s.hostID: missing", where);
     m->host_id = (uint32_t) v;
     if (bjson_int_range (item, where, "size", 1, UINT32_MAX, &v, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.size: missing", where);
+                  : berth_make_invalid (err, "%s.size: missing", where);
     m->size = (uint32_t) v;
   }
   return 0;
@@ -307,14 +306,13 @@ parse_mount (json_t *item, const char *where, struct oci_mount *m,
   char mpath[64];
 
   if (!json_is_object (item))
-    return berth_make_error (err, EINVAL, "%s: expected an object", where);
+    return berth_make_invalid (err, "%s: expected an object", where);
   if (bjson_string (item, where, "destination", &s, err) != 1)
     return *err ? -EINVAL
-                : berth_make_error (err, EINVAL, "%s.destination: missing",
-                                    where);
+                : berth_make_invalid (err, "%s.destination: missing", where);
   if (s[0] != '/')
-    return berth_make_error (
-        err, EINVAL, "%s.destination: `%s` is not an absolute path", where, s);
+    return berth_make_invalid (
+        err, "%s.destination: `%s` is not an absolute path", where, s);
   m->destination = xstrdup (s);
   s = NULL;
   if (bjson_string (item, where, "type", &s, err) < 0)
@@ -344,8 +342,8 @@ parse_mount (json_t *item, const char *where, struct oci_mount *m,
   if (strcmp (m->type, "bind") == 0)
     m->bind = true;
   if (m->bind && m->source == NULL)
-    return berth_make_error (err, EINVAL, "%s.source: missing for a bind mount",
-                             where);
+    return berth_make_invalid (err, "%s.source: missing for a bind mount",
+                               where);
   snprintf (mpath, sizeof (mpath), "%s.uidMappings", where);
   if (bjson_array (item, where, "uidMappings", &maps, err) < 0
       || parse_id_maps (maps, mpath, &m->uid_map, &m->uid_map_len, err) < 0)
@@ -356,8 +354,8 @@ parse_mount (json_t *item, const char *where, struct oci_mount *m,
       || parse_id_maps (maps, mpath, &m->gid_map, &m->gid_map_len, err) < 0)
     return -EINVAL;
   if (!m->bind && m->type[0] == '\0')
-    return berth_make_error (err, EINVAL,
-                             "%s.type: missing for a non-bind mount", where);
+    return berth_make_invalid (err, "%s.type: missing for a non-bind mount",
+                               where);
   return 0;
 }
 
@@ -396,8 +394,8 @@ parse_cap_set (json_t *caps, const char *where, const char *key, uint64_t *mask,
     {
       int c = oci_cap_from_name (names[i]);
       if (c < 0)
-        return berth_make_error (err, EINVAL, "%s.%s: unknown capability `%s`",
-                                 where, key, names[i]);
+        return berth_make_invalid (err, "%s.%s: unknown capability `%s`", where,
+                                   key, names[i]);
       *mask |= 1ull << c;
     }
   return 0;
@@ -442,21 +440,21 @@ parse_rlimits (json_t *proc, const char *path, struct oci_process *p,
     p->rlimits_len = i + 1;
     if (bjson_string (item, where, "type", &type, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.type: missing", where);
+                  : berth_make_invalid (err, "%s.type: missing", where);
     rl->resource = -1;
     for (j = 0; j < ARRAY_SIZE (rlimit_names); j++)
       if (strcmp (type, rlimit_names[j].name) == 0)
         rl->resource = rlimit_names[j].resource;
     if (rl->resource < 0)
-      return berth_make_error (err, EINVAL, "%s.type: unknown rlimit `%s`",
-                               where, type);
+      return berth_make_invalid (err, "%s.type: unknown rlimit `%s`", where,
+                                 type);
     rl->name = xstrdup (type);
     if (bjson_uint64 (item, where, "soft", &rl->soft, err) < 0
         || bjson_uint64 (item, where, "hard", &rl->hard, err) < 0)
       return -EINVAL;
     if (rl->soft > rl->hard)
-      return berth_make_error (
-          err, EINVAL, "%s: soft limit %llu exceeds hard limit %llu", where,
+      return berth_make_invalid (
+          err, "%s: soft limit %llu exceeds hard limit %llu", where,
           (unsigned long long) rl->soft, (unsigned long long) rl->hard);
   }
   return 0;
@@ -501,7 +499,7 @@ parse_scheduler (json_t *proc, const char *path, struct oci_process *p,
   p->has_scheduler = true;
   if (bjson_string (s, where, "policy", &policy, err) != 1)
     return *err ? -EINVAL
-                : berth_make_error (err, EINVAL, "%s.policy: missing", where);
+                : berth_make_invalid (err, "%s.policy: missing", where);
   for (i = 0; i < ARRAY_SIZE (sched_policies); i++)
     if (strcmp (policy, sched_policies[i].name) == 0)
       {
@@ -509,8 +507,8 @@ parse_scheduler (json_t *proc, const char *path, struct oci_process *p,
         found = true;
       }
   if (!found || p->sched_policy == 4)
-    return berth_make_error (err, EINVAL, "%s.policy: unsupported policy `%s`",
-                             where, policy);
+    return berth_make_invalid (err, "%s.policy: unsupported policy `%s`", where,
+                               policy);
   v = 0;
   if (bjson_int_range (s, where, "nice", -20, 19, &v, err) < 0)
     return -EINVAL;
@@ -534,8 +532,8 @@ parse_scheduler (json_t *proc, const char *path, struct oci_process *p,
             found = true;
           }
       if (!found)
-        return berth_make_error (err, EINVAL, "%s.flags: unknown flag `%s`",
-                                 where, flags[i]);
+        return berth_make_invalid (err, "%s.flags: unknown flag `%s`", where,
+                                   flags[i]);
     }
   return 0;
 }
@@ -554,7 +552,7 @@ parse_io_priority (json_t *proc, const char *path, struct oci_process *p,
   snprintf (where, sizeof (where), "%s.ioPriority", path);
   if (bjson_string (o, where, "class", &cls, err) != 1)
     return *err ? -EINVAL
-                : berth_make_error (err, EINVAL, "%s.class: missing", where);
+                : berth_make_invalid (err, "%s.class: missing", where);
   if (strcmp (cls, "IOPRIO_CLASS_RT") == 0)
     p->io_class = 1;
   else if (strcmp (cls, "IOPRIO_CLASS_BE") == 0)
@@ -562,8 +560,7 @@ parse_io_priority (json_t *proc, const char *path, struct oci_process *p,
   else if (strcmp (cls, "IOPRIO_CLASS_IDLE") == 0)
     p->io_class = 3;
   else
-    return berth_make_error (err, EINVAL, "%s.class: unknown class `%s`", where,
-                             cls);
+    return berth_make_invalid (err, "%s.class: unknown class `%s`", where, cls);
   if (bjson_int_range (o, where, "priority", 0, 7, &v, err) < 0)
     return -EINVAL;
   p->io_priority = (int) v;
@@ -608,8 +605,8 @@ parse_user (json_t *proc, const char *path, struct oci_process *p,
   {
     if (!json_is_integer (item) || json_integer_value (item) < 0
         || json_integer_value (item) > UINT32_MAX)
-      return berth_make_error (
-          err, EINVAL, "%s.additionalGids[%zu]: expected a gid", where, i);
+      return berth_make_invalid (err, "%s.additionalGids[%zu]: expected a gid",
+                                 where, i);
     p->additional_gids[i] = (uint32_t) json_integer_value (item);
   }
   p->additional_gids_len = json_array_size (gids);
@@ -644,8 +641,8 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
   if (bjson_string (obj, path, "cwd", &s, err) < 0)
     return -EINVAL;
   if (s && s[0] != '/')
-    return berth_make_error (err, EINVAL,
-                             "%s.cwd: `%s` is not an absolute path", path, s);
+    return berth_make_invalid (err, "%s.cwd: `%s` is not an absolute path",
+                               path, s);
   p->cwd = xstrdup (s ? s : "/");
   if (bjson_strv (obj, path, "args", &p->args, err) < 0
       || bjson_strv (obj, path, "env", &p->env, err) < 0)
@@ -654,10 +651,10 @@ parse_process_strings (json_t *obj, const char *path, struct oci_process *p,
   if (bjson_string (obj, path, "commandLine", &s, err) < 0)
     return -EINVAL;
   if (s)
-    return berth_make_error (err, EINVAL,
-                             "%s.commandLine: only supported on Windows", path);
+    return berth_make_invalid (err, "%s.commandLine: only supported on Windows",
+                               path);
   if (p->args == NULL || p->args[0] == NULL)
-    return berth_make_error (err, EINVAL, "%s.args: must not be empty", path);
+    return berth_make_invalid (err, "%s.args: must not be empty", path);
   if (p->env == NULL)
     p->env = xmalloc0 (sizeof (char *));
   s = NULL;
@@ -699,7 +696,7 @@ oci_process_parse (json_t *obj, const char *path, struct oci_process **out,
   int64_t v = 0;
 
   if (!json_is_object (obj))
-    return berth_make_error (err, EINVAL, "%s: expected an object", path);
+    return berth_make_invalid (err, "%s: expected an object", path);
   if (parse_process_strings (obj, path, p, err) < 0
       || parse_user (obj, path, p, err) < 0
       || parse_caps (obj, path, &p->caps, err) < 0
@@ -752,11 +749,10 @@ parse_hooks (struct oci_config *cfg, berth_error_t *err)
         cfg->hooks[k].len = i + 1;
         if (bjson_string (item, where, "path", &p, err) != 1)
           return *err ? -EINVAL
-                      : berth_make_error (err, EINVAL, "%s.path: missing",
-                                          where);
+                      : berth_make_invalid (err, "%s.path: missing", where);
         if (p[0] != '/')
-          return berth_make_error (
-              err, EINVAL, "%s.path: `%s` is not an absolute path", where, p);
+          return berth_make_invalid (
+              err, "%s.path: `%s` is not an absolute path", where, p);
         h->path = xstrdup (p);
         if (bjson_strv (item, where, "args", &h->args, err) < 0
             || bjson_strv (item, where, "env", &h->env, err) < 0
@@ -785,16 +781,16 @@ parse_namespaces (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
     snprintf (where, sizeof (where), "linux.namespaces[%zu]", i);
     if (bjson_string (item, where, "type", &type, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.type: missing", where);
+                  : berth_make_invalid (err, "%s.type: missing", where);
     for (k = 0; k < OCI_NS_COUNT; k++)
       if (strcmp (type, ns_names[k]) == 0)
         break;
     if (k == OCI_NS_COUNT)
-      return berth_make_error (err, EINVAL, "%s.type: unknown namespace `%s`",
-                               where, type);
+      return berth_make_invalid (err, "%s.type: unknown namespace `%s`", where,
+                                 type);
     if (cfg->ns[k].present)
-      return berth_make_error (
-          err, EINVAL, "%s.type: namespace `%s` listed twice", where, type);
+      return berth_make_invalid (err, "%s.type: namespace `%s` listed twice",
+                                 where, type);
     if (bjson_string (item, where, "path", &path, err) < 0)
       return -EINVAL;
     cfg->ns[k].present = true;
@@ -823,18 +819,17 @@ parse_devices (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
     cfg->devices_len = i + 1;
     if (bjson_string (item, where, "path", &s, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.path: missing", where);
+                  : berth_make_invalid (err, "%s.path: missing", where);
     if (s[0] != '/')
-      return berth_make_error (
-          err, EINVAL, "%s.path: `%s` is not an absolute path", where, s);
+      return berth_make_invalid (err, "%s.path: `%s` is not an absolute path",
+                                 where, s);
     d->path = xstrdup (s);
     s = NULL;
     if (bjson_string (item, where, "type", &s, err) != 1)
       return *err ? -EINVAL
-                  : berth_make_error (err, EINVAL, "%s.type: missing", where);
+                  : berth_make_invalid (err, "%s.type: missing", where);
     if (strlen (s) != 1 || strchr ("cbup", s[0]) == NULL)
-      return berth_make_error (err, EINVAL, "%s.type: unknown type `%s`", where,
-                               s);
+      return berth_make_invalid (err, "%s.type: unknown type `%s`", where, s);
     d->type = s[0];
     {
       int has_major = bjson_int64 (item, where, "major", &d->major, err);
@@ -843,10 +838,10 @@ parse_devices (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
         return -EINVAL;
       /* A null counts as missing, like an absent key.  */
       if (d->type != 'p' && (has_major == 0 || has_minor == 0))
-        return berth_make_error (err, EINVAL,
-                                 "%s: major and minor are required for type "
-                                 "%c",
-                                 where, d->type);
+        return berth_make_invalid (err,
+                                   "%s: major and minor are required for type "
+                                   "%c",
+                                   where, d->type);
     }
     if ((d->has_mode
          = bjson_int_range (item, where, "fileMode", 0, 07777, &v, err) == 1))
@@ -878,11 +873,10 @@ parse_sysctl (struct oci_config *cfg, json_t *linux_obj, berth_error_t *err)
   json_object_foreach (obj, key, v)
   {
     if (!json_is_string (v))
-      return berth_make_error (err, EINVAL,
-                               "linux.sysctl.%s: expected a string", key);
+      return berth_make_invalid (err, "linux.sysctl.%s: expected a string",
+                                 key);
     if (strstr (key, "..") || key[0] == '/' || key[0] == '.' || key[0] == '\0')
-      return berth_make_error (err, EINVAL, "linux.sysctl: invalid key `%s`",
-                               key);
+      return berth_make_invalid (err, "linux.sysctl: invalid key `%s`", key);
     cfg->sysctl[i].key = xstrdup (key);
     cfg->sysctl[i].value = xstrdup (json_string_value (v));
     cfg->sysctl_len = ++i;
@@ -904,15 +898,15 @@ parse_time_and_personality (struct oci_config *cfg, json_t *linux_obj,
     {
       if (bjson_string (obj, "linux.personality", "domain", &dom, err) != 1)
         return *err ? -EINVAL
-                    : berth_make_error (err, EINVAL,
-                                        "linux.personality.domain: missing");
+                    : berth_make_invalid (err,
+                                          "linux.personality.domain: missing");
       if (strcmp (dom, "LINUX") == 0)
         cfg->personality = PER_LINUX;
       else if (strcmp (dom, "LINUX32") == 0)
         cfg->personality = PER_LINUX32;
       else
-        return berth_make_error (
-            err, EINVAL, "linux.personality.domain: unknown domain `%s`", dom);
+        return berth_make_invalid (
+            err, "linux.personality.domain: unknown domain `%s`", dom);
       cfg->has_personality = true;
     }
   obj = NULL;
@@ -997,8 +991,8 @@ parse_linux (struct oci_config *cfg, berth_error_t *err)
         if (strcmp (s, propagation_opts[i].name) == 0)
           cfg->rootfs_propagation = propagation_opts[i].flags;
       if (cfg->rootfs_propagation == 0)
-        return berth_make_error (
-            err, EINVAL, "linux.rootfsPropagation: unknown value `%s`", s);
+        return berth_make_invalid (
+            err, "linux.rootfsPropagation: unknown value `%s`", s);
     }
   s = NULL;
   if (bjson_string (lx, "linux", "mountLabel", &s, err) < 0)
@@ -1009,10 +1003,9 @@ parse_linux (struct oci_config *cfg, berth_error_t *err)
   cfg->has_intel_rdt = tmp != NULL;
   if (cfg->ns[OCI_NS_USER].present && !cfg->ns[OCI_NS_USER].path
       && (cfg->uid_mappings_len == 0 || cfg->gid_mappings_len == 0))
-    return berth_make_error (
-        err, EINVAL,
-        "linux.uidMappings/gidMappings: required for a new "
-        "user namespace");
+    return berth_make_invalid (
+        err, "linux.uidMappings/gidMappings: required for a new "
+             "user namespace");
   return 0;
 }
 
@@ -1023,13 +1016,11 @@ parse_top (struct oci_config *cfg, berth_error_t *err)
   const char *s = NULL;
 
   if (!json_is_object (cfg->doc))
-    return berth_make_error (err, EINVAL, "config: expected a JSON object");
+    return berth_make_invalid (err, "config: expected a JSON object");
   if (bjson_string (cfg->doc, "", "ociVersion", &s, err) != 1)
-    return *err ? -EINVAL
-                : berth_make_error (err, EINVAL, "ociVersion: missing");
+    return *err ? -EINVAL : berth_make_invalid (err, "ociVersion: missing");
   if (strncmp (s, "1.", 2) != 0)
-    return berth_make_error (err, EINVAL,
-                             "ociVersion: unsupported version `%s`", s);
+    return berth_make_invalid (err, "ociVersion: unsupported version `%s`", s);
   cfg->oci_version = xstrdup (s);
   if (bjson_object (cfg->doc, "", "root", &root, err) < 0)
     return -EINVAL;
@@ -1037,7 +1028,7 @@ parse_top (struct oci_config *cfg, berth_error_t *err)
   if (root && bjson_string (root, "root", "path", &s, err) < 0)
     return -EINVAL;
   if (root == NULL || s == NULL || *s == '\0')
-    return berth_make_error (err, EINVAL, "root.path: missing");
+    return berth_make_invalid (err, "root.path: missing");
   cfg->root_path = xstrdup (s);
   if (bjson_bool (root, "root", "readonly", &cfg->root_readonly, err) < 0)
     return -EINVAL;
@@ -1072,13 +1063,12 @@ oci_config_parse (const char *data, size_t len, const char *source,
       || parse_hooks (cfg, err) < 0 || parse_linux (cfg, err) < 0)
     return berth_error_wrap (err, "%s", source);
   if ((cfg->hostname || cfg->domainname) && !cfg->ns[OCI_NS_UTS].present)
-    return berth_make_error (err, EINVAL,
-                             "%s: hostname/domainname need a new uts namespace",
-                             source);
+    return berth_make_invalid (
+        err, "%s: hostname/domainname need a new uts namespace", source);
   if (cfg->has_time_offsets
       && (!cfg->ns[OCI_NS_TIME].present || cfg->ns[OCI_NS_TIME].path))
-    return berth_make_error (
-        err, EINVAL, "%s: linux.timeOffsets need a new time namespace", source);
+    return berth_make_invalid (
+        err, "%s: linux.timeOffsets need a new time namespace", source);
   *out = steal_pointer (&cfg);
   return 0;
 }

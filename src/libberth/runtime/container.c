@@ -376,7 +376,7 @@ check_create_opts (const struct oci_config *cfg,
                    const struct berth_create_opts *o, berth_error_t *err)
 {
   if (cfg->process == NULL)
-    return berth_make_error (err, EINVAL, "config.json: process is missing");
+    return berth_make_invalid (err, "config.json: process is missing");
   /* "slice:prefix:name" is the systemd driver's form (podman's default on
    * systemd hosts); as a cgroupfs path it would make a strange directory. */
   if (cfg->cgroups_path && cfg->cgroups_path[0] != '/'
@@ -387,13 +387,13 @@ check_create_opts (const struct oci_config *cfg,
                              "supported yet: use the cgroupfs driver",
                              cfg->cgroups_path);
   if (cfg->process->terminal && !o->console_socket && !o->console_master)
-    return berth_make_error (err, EINVAL,
-                             "cannot allocate tty if berth-runtime will detach "
-                             "without setting console socket");
+    return berth_make_invalid (
+        err, "cannot allocate tty if berth-runtime will detach "
+             "without setting console socket");
   if (!cfg->process->terminal && o->console_socket)
-    return berth_make_error (err, EINVAL,
-                             "cannot use console socket if berth-runtime will "
-                             "not detach or allocate tty");
+    return berth_make_invalid (
+        err, "cannot use console socket if berth-runtime will "
+             "not detach or allocate tty");
   if (cfg->has_intel_rdt)
     return berth_make_error (err, EOPNOTSUPP,
                              "linux.intelRdt: Intel RDT is not supported on "

@@ -156,10 +156,9 @@ berth_container_exec (const struct berth_runtime *rt, const char *id,
     }
   if (o->process->terminal && !o->console_socket && !o->console_master)
     {
-      berth_make_error (err, EINVAL,
-                        "cannot allocate tty if berth-runtime "
-                        "will detach without setting console "
-                        "socket");
+      berth_make_invalid (err, "cannot allocate tty if berth-runtime "
+                               "will detach without setting console "
+                               "socket");
       goto out;
     }
   if (berth_container_config (rt, id, &c.cfg, err) < 0

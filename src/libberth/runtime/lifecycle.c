@@ -486,7 +486,7 @@ berth_container_update (const struct berth_runtime *rt, const char *id,
   int r;
 
   if (!json_is_object (resources))
-    return berth_make_error (err, EINVAL, "resources: expected an object");
+    return berth_make_invalid (err, "resources: expected an object");
   if ((lock = berth_state_lock (rt->root, id, err)) < 0
       || berth_state_read (rt->root, id, &st, err) < 0)
     return -1;

@@ -18,16 +18,16 @@ berth_state_validate_id (const char *id, berth_error_t *err)
 {
   const char *p;
   if (id == NULL || *id == '\0')
-    return berth_make_error (err, EINVAL, "container id cannot be empty");
+    return berth_make_invalid (err, "container id cannot be empty");
   if (strlen (id) > 1024 || strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
-    return berth_make_error (err, EINVAL, "invalid container id `%s`", id);
+    return berth_make_invalid (err, "invalid container id `%s`", id);
   for (p = id; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
           || (*p >= '0' && *p <= '9') || strchr ("_.+-", *p)))
-      return berth_make_error (err, EINVAL,
-                               "invalid container id `%s`: only "
-                               "[A-Za-z0-9_.+-] are allowed",
-                               id);
+      return berth_make_invalid (err,
+                                 "invalid container id `%s`: only "
+                                 "[A-Za-z0-9_.+-] are allowed",
+                                 id);
   return 0;
 }
 
