@@ -1129,6 +1129,7 @@ linux_rootfs_prepare (const struct linux_rootfs_opts *o, berth_error_t *err)
   const struct oci_config *cfg = o->cfg;
   cleanup_close int rootfd = -1;
   struct rootfs_ctx c = { .o = o, .cfg = cfg, .root = cfg->root_path };
+  bool called = false;
   size_t i;
 
   if (prepare_root (o, err) < 0)
@@ -1138,8 +1139,23 @@ linux_rootfs_prepare (const struct linux_rootfs_opts *o, berth_error_t *err)
     return berth_make_error (err, errno, "open rootfs `%s`", cfg->root_path);
   c.rootfd = rootfd;
   for (i = 0; i < cfg->mounts_len; i++)
-    if ((c.index = i, mount_entry (&c, &cfg->mounts[i], err)) < 0)
-      return -1;
+    {
+      const struct oci_mount *m = &cfg->mounts[i];
+      if (!called
+          && (strcmp (m->type, "cgroup") == 0
+              || strcmp (m->type, "cgroup2") == 0))
+        {
+          called = true;
+          if (o->before_cgroup
+              && o->before_cgroup (o->before_cgroup_data, err) < 0)
+            return -1;
+        }
+      if ((c.index = i, mount_entry (&c, m, err)) < 0)
+        return -1;
+    }
+  if (!called && o->before_cgroup
+      && o->before_cgroup (o->before_cgroup_data, err) < 0)
+    return -1;
   return setup_dev (&c, err);
 }
 

@@ -39,6 +39,12 @@ struct linux_rootfs_opts
    * namespace carrying them (made by the runtime before clone, see
    * idmap.h), else -1.  NULL when no mount is idmapped. */
   const int *idmap_userns;
+  /* Called once before the first cgroup mount, or after the last mount
+   * when there is none: the runtime puts the process in its cgroup while
+   * the mounts before it go on, and the cgroup namespace can only be
+   * unshared after that.  May be NULL. */
+  int (*before_cgroup) (void *data, berth_error_t *err);
+  void *before_cgroup_data;
 };
 
 /* Before the createContainer hooks and the pivot.  Makes "/" rslave (or

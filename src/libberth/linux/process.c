@@ -431,6 +431,28 @@ apply_sysctl (const struct oci_config *cfg, berth_error_t *err)
   return 0;
 }
 
+struct cgroup_wait
+{
+  const struct linux_init_args *a;
+  int64_t host_pid; /* our pid as the runtime sees it */
+};
+
+/* Wait until the runtime has put us in our cgroup, then unshare the
+ * namespaces that must start from there (cgroup) or that we must not be in
+ * yet (time).  Called from the rootfs setup before the first cgroup mount. */
+static int
+join_cgroup (void *data, berth_error_t *err)
+{
+  struct cgroup_wait *w = data;
+  struct sync_msg m;
+
+  if (sync_expect (w->a->sync_fd, SYNC_CGROUP_READY, "cgroup", &m, NULL, err)
+      < 0)
+    return -1;
+  w->host_pid = m.value;
+  return linux_ns_unshare_late (w->a->cfg, err);
+}
+
 /* The OCI state as the in-container hooks see it; HOST_PID came from the
  * runtime, since in a new pid namespace we are 1. */
 static char *
@@ -453,9 +475,10 @@ hook_state (const struct linux_init_args *a, int64_t host_pid,
 
 /* Everything from the namespaces to pivot_root. */
 static int
-init_rootfs (const struct linux_init_args *a, int64_t host_pid,
+init_rootfs (const struct linux_init_args *a, int64_t *host_pid,
              berth_error_t *err)
 {
+  struct cgroup_wait wait = { .a = a };
   const struct oci_config *cfg = a->cfg;
   struct linux_rootfs_opts ro = {
     .cfg = cfg,
@@ -465,11 +488,14 @@ init_rootfs (const struct linux_init_args *a, int64_t host_pid,
     .cgroup_rel_path = a->cgroup_rel_path,
     .terminal = cfg->process && cfg->process->terminal,
     .idmap_userns = a->idmap_userns,
+    .before_cgroup = join_cgroup,
+    .before_cgroup_data = &wait,
   };
   cleanup_free char *state = NULL;
 
   if (linux_rootfs_prepare (&ro, err) < 0)
     return -1;
+  *host_pid = wait.host_pid;
   if (sync_send (a->sync_fd, SYNC_RUN_HOOKS, 0, 0, NULL) < 0
       || sync_expect (a->sync_fd, SYNC_HOOKS_DONE, "createRuntime hooks", NULL,
                       NULL, err)
@@ -477,7 +503,7 @@ init_rootfs (const struct linux_init_args *a, int64_t host_pid,
     return -1;
   if (cfg->hooks[OCI_HOOK_CREATE_CONTAINER].len)
     {
-      state = hook_state (a, host_pid, "creating");
+      state = hook_state (a, *host_pid, "creating");
       if (berth_hooks_run (&cfg->hooks[OCI_HOOK_CREATE_CONTAINER],
                            "createContainer", state, err)
           < 0)
@@ -509,15 +535,12 @@ init_terminal (const struct linux_init_args *a, berth_error_t *err)
 }
 
 /* Up to the namespaces: become root in a new user namespace, join the
- * ones given by path, wait to be in the cgroup (its namespace is unshared
- * after), hostname, session keyring.  *HOST_PID is our pid as the runtime
- * sees it. */
+ * ones given by path, hostname, session keyring.  The cgroup comes later
+ * (join_cgroup), overlapped with the first mounts. */
 static int
-init_namespaces (const struct linux_init_args *a, int64_t *host_pid,
-                 berth_error_t *err)
+init_namespaces (const struct linux_init_args *a, berth_error_t *err)
 {
   const struct oci_config *cfg = a->cfg;
-  struct sync_msg m;
 
   if (cfg->ns[OCI_NS_USER].present && !cfg->ns[OCI_NS_USER].path)
     {
@@ -529,12 +552,8 @@ init_namespaces (const struct linux_init_args *a, int64_t *host_pid,
         return berth_make_error (
             err, errno, "become root in the user namespace (is 0 mapped?)");
     }
-  if (linux_ns_join_paths (cfg, err) < 0
-      || sync_expect (a->sync_fd, SYNC_CGROUP_READY, "cgroup", &m, NULL, err)
-             < 0
-      || linux_ns_unshare_late (cfg, err) < 0 || set_hostnames (cfg, err) < 0)
+  if (linux_ns_join_paths (cfg, err) < 0 || set_hostnames (cfg, err) < 0)
     return -1;
-  *host_pid = m.value;
   if (!a->no_new_keyring
       && syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0
       && errno != ENOSYS && errno != EPERM)
@@ -575,8 +594,8 @@ init_create (const struct linux_init_args *a, int64_t *host_pid, char **exe,
   /* Sysctls go in through the runtime's /proc while it is still there: the
    * container's /proc/sys is about to become read-only.  Only namespaced
    * keys are accepted, so this writes to the container's namespaces.  */
-  if (init_namespaces (a, host_pid, err) < 0 || apply_sysctl (a->cfg, err) < 0
-      || init_rootfs (a, *host_pid, err) < 0 || init_terminal (a, err) < 0)
+  if (init_namespaces (a, err) < 0 || apply_sysctl (a->cfg, err) < 0
+      || init_rootfs (a, host_pid, err) < 0 || init_terminal (a, err) < 0)
     return -1;
   if (p->cwd && chdir (p->cwd) < 0)
     return berth_make_error (err, errno, "process.cwd: chdir to `%s`", p->cwd);
