@@ -57,15 +57,22 @@ exit_code (int status)
   return 255;
 }
 
-/* Reap children; returns PID's exit code once it is reaped, -1 if not. */
+/* Reap PID (and, as a subreaper, whatever else ends up ours, but not
+ * the terminal proxy); returns PID's exit code once reaped, -1 if not. */
 static int
-reap (pid_t pid)
+reap (pid_t pid, pid_t keep)
 {
   int status;
   pid_t r;
-  while ((r = waitpid (-1, &status, WNOHANG)) > 0)
-    if (r == pid)
-      return exit_code (status);
+  if (waitpid (pid, &status, WNOHANG) == pid)
+    return exit_code (status);
+  while ((r = waitpid (-1, &status, WNOHANG | __WALL)) > 0)
+    {
+      if (r == pid)
+        return exit_code (status);
+      if (r == keep)
+        break;
+    }
   return -1;
 }
 
@@ -74,6 +81,7 @@ cli_wait_forward (pid_t pid, int master)
 {
   sigset_t all, old;
   int sfd, code = -1;
+  pid_t proxy = -1;
 
   sigfillset (&all);
   sigprocmask (SIG_BLOCK, &all, &old);
@@ -81,7 +89,7 @@ cli_wait_forward (pid_t pid, int master)
   if (master >= 0)
     {
       /* The terminal proxy runs in a child so this loop stays simple. */
-      pid_t proxy = fork ();
+      proxy = fork ();
       if (proxy == 0)
         {
           sigprocmask (SIG_SETMASK, &old, NULL);
@@ -93,7 +101,7 @@ cli_wait_forward (pid_t pid, int master)
   for (;;)
     {
       struct signalfd_siginfo si;
-      code = reap (pid);
+      code = reap (pid, proxy);
       if (code >= 0)
         break;
       if (read (sfd, &si, sizeof (si)) != sizeof (si))
@@ -113,6 +121,19 @@ cli_wait_forward (pid_t pid, int master)
       kill (pid, (int) si.ssi_signo);
     }
   close (sfd);
+  if (proxy > 0)
+    {
+      /* Let the proxy copy what the process wrote last: it ends by itself
+       * once the terminal's last user is gone.  */
+      int i;
+      for (i = 0; i < 200 && waitpid (proxy, NULL, WNOHANG) == 0; i++)
+        usleep (5000);
+      if (i == 200)
+        {
+          kill (proxy, SIGKILL);
+          waitpid (proxy, NULL, 0);
+        }
+    }
   sigprocmask (SIG_SETMASK, &old, NULL);
   return code;
 }

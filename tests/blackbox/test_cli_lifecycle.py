@@ -519,3 +519,32 @@ def test_create_killed_midway_is_cleaned_by_delete(runtime, bundle, tmp_path):
     while pid_alive(init) and time.time() < deadline:
         time.sleep(0.02)
     assert not pid_alive(init)
+
+
+def test_run_foreground_terminal_without_console_socket(runtime, bundle):
+    """run in the foreground with process.terminal and no --console-socket
+    copies the container's terminal to its own, and keeps the exit code."""
+    import pty
+    bundle.config["process"]["terminal"] = True
+    bundle.set_args("sh", "-c", "tty; seq 1 500 | tail -1; exit 3")
+    cid = runtime.new_id()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(runtime.binary, runtime.cmd("run", "--bundle", bundle.path,
+                                             cid))
+    out = b""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    assert "/dev/pts/" in text, text
+    assert "500" in text, text
+    assert os.waitstatus_to_exitcode(status) == 3
