@@ -9,13 +9,14 @@ packages=(
 	build-essential meson ninja-build pkg-config clang clang-format
 	libclang-rt-14-dev
 	# libraries
-	libjansson-dev libseccomp-dev libcap-dev libmnl-dev
+	libjansson-dev libseccomp-dev libcap-dev libmnl-dev libmicrohttpd-dev
+	libssl-dev libcrypt-dev
 	# tests
 	libcmocka-dev python3-pytest busybox-static iproute2 procps util-linux
-	# real clients and reference runtimes
-	containerd podman crun runc
+	# real clients and reference runtimes and registries
+	containerd podman crun runc skopeo docker-registry apache2-utils
 	# benchmarks
-	hyperfine
+	hyperfine wrk
 )
 
 missing=()
