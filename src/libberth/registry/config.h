@@ -1,0 +1,53 @@
+/* config.h - berth-registry's configuration: defaults, the JSON file.
+ *
+ *   {
+ *     "listen": "127.0.0.1:5000",
+ *     "root": "/var/lib/berth-registry",
+ *     "log_level": "info",
+ *     "threads": 0,
+ *     "limits": { "max_body_bytes": 34359738368,
+ *                 "max_manifest_bytes": 4194304,
+ *                 "max_header_bytes": 65536 },
+ *     "uploads": { "expire_seconds": 3600 },
+ *     "cache": { "max_bytes": 67108864 }
+ *   }
+ *
+ * Every key is optional; unknown keys are refused (a typo must not go
+ * unnoticed).  docs/REGISTRY.md describes each.
+ */
+#ifndef BERTH_REGISTRY_CONFIG_H
+#define BERTH_REGISTRY_CONFIG_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct registry_config
+{
+  char *listen;
+  char *root;
+  char *log_level;         /* "debug", "info", "warn" or "error" */
+  unsigned threads;        /* 0: the number of online CPUs */
+  uint64_t max_body_bytes; /* 0: no limit */
+  uint64_t max_manifest_bytes;
+  uint64_t max_header_bytes;
+  int64_t upload_expire_seconds;
+  uint64_t cache_bytes; /* 0: no cache */
+};
+
+/* The defaults. */
+void registry_config_init (struct registry_config *cfg);
+/* Overlay the settings of the JSON file PATH. */
+int registry_config_load (struct registry_config *cfg, const char *path,
+                          berth_error_t *err);
+/* Overlay the settings of a JSON document (for tests). */
+int registry_config_parse (struct registry_config *cfg, const char *data,
+                           size_t len, const char *source, berth_error_t *err);
+/* Replace a string setting (*FIELD) with a copy of VALUE. */
+void registry_config_set (char **field, const char *value);
+/* Check values that only make sense together (log level names...). */
+int registry_config_validate (const struct registry_config *cfg,
+                              berth_error_t *err);
+void registry_config_release (struct registry_config *cfg);
+
+#endif

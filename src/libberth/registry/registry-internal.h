@@ -1,0 +1,81 @@
+/* registry-internal.h - what the registry's request handlers share: the
+ * registry, the parsed request, the error answers. */
+#ifndef BERTH_REGISTRY_INTERNAL_H
+#define BERTH_REGISTRY_INTERNAL_H
+
+#include <jansson.h>
+
+#include "http/server.h"
+#include "registry/registry.h"
+#include "registry/storage.h"
+
+struct registry
+{
+  struct registry_storage *storage;
+  struct http_server *server;
+  registry_auth_fn auth;
+  void *auth_data;
+  uint64_t max_manifest;
+};
+
+/* A /v2/ request after routing: NAME is the validated repository (NULL
+ * for /v2/ and the catalog), REF the last path segment (a reference, a
+ * digest or an upload uuid; not validated). */
+struct registry_req
+{
+  struct registry *reg;
+  struct http_request *http;
+  const char *name;
+  const char *ref;
+};
+
+/* The OCI error codes (distribution-spec "Error Codes"). */
+#define E_BLOB_UNKNOWN "BLOB_UNKNOWN"
+#define E_BLOB_UPLOAD_INVALID "BLOB_UPLOAD_INVALID"
+#define E_BLOB_UPLOAD_UNKNOWN "BLOB_UPLOAD_UNKNOWN"
+#define E_DIGEST_INVALID "DIGEST_INVALID"
+#define E_MANIFEST_BLOB_UNKNOWN "MANIFEST_BLOB_UNKNOWN"
+#define E_MANIFEST_INVALID "MANIFEST_INVALID"
+#define E_MANIFEST_UNKNOWN "MANIFEST_UNKNOWN"
+#define E_NAME_INVALID "NAME_INVALID"
+#define E_NAME_UNKNOWN "NAME_UNKNOWN"
+#define E_SIZE_INVALID "SIZE_INVALID"
+#define E_UNAUTHORIZED "UNAUTHORIZED"
+#define E_DENIED "DENIED"
+#define E_UNSUPPORTED "UNSUPPORTED"
+#define E_TOOMANYREQUESTS "TOOMANYREQUESTS"
+
+/* Answer {"errors":[{"code":CODE,"message":MESSAGE,"detail":DETAIL}]}.
+ * DETAIL is taken over; NULL gives {}. */
+void registry_error (struct http_request *req, unsigned status,
+                     const char *code, const char *message, json_t *detail);
+/* Answer with several errors: ERRORS is a JSON array of error objects,
+ * taken over. */
+void registry_errors (struct http_request *req, unsigned status,
+                      json_t *errors);
+/* One error object (for registry_errors). */
+json_t *registry_error_object (const char *code, const char *message,
+                               json_t *detail);
+/* A digest from the client: 0, or answers 400 DIGEST_INVALID (also for an
+ * unsupported algorithm) and returns a negative value. */
+int registry_parse_digest (struct http_request *req, const char *s,
+                           struct registry_digest *out);
+/* A failure of the server itself: logged, answered 500 (507 when the disk
+ * is full).  Releases *ERR. */
+void registry_internal_error (struct registry *reg, struct http_request *req,
+                              berth_error_t *err);
+/* The auth hook for NAME (see registry.h): 0 to go on. */
+int registry_authorize (struct registry *reg, struct http_request *req,
+                        const char *name, enum registry_action action);
+
+/* The handlers, by area. */
+void registry_handle_base (struct registry_req *rq);
+void registry_handle_catalog (struct registry_req *rq);
+void registry_handle_tags (struct registry_req *rq);
+void registry_handle_referrers (struct registry_req *rq);
+void registry_handle_blob (struct registry_req *rq);
+void registry_handle_upload_start (struct registry_req *rq);
+void registry_handle_upload (struct registry_req *rq);
+void registry_handle_manifest (struct registry_req *rq);
+
+#endif
