@@ -44,9 +44,9 @@ for kind in passed failed skipped error errors xfailed xpassed; do
 done
 echo "$line" | grep -qE '[0-9]+ (passed|failed)' || failed=$((failed + 1))
 
-# Tier 3: a short run of every fuzz target (the full 5-minute run is
+# Tier 3: a short run of every fuzz target (the 5-minute run of each is
 # tests/fuzz/run.sh 300); a crash fails it.
-if tests/fuzz/run.sh "${BERTH_FUZZ_SECONDS:-30}" >/tmp/berth-fuzz.$$ 2>&1; then
+if tests/fuzz/run.sh "${BERTH_FUZZ_SECONDS:-20}" >/tmp/berth-fuzz.$$ 2>&1; then
 	passed=$((passed + 1)); tail -1 /tmp/berth-fuzz.$$
 else
 	failed=$((failed + 1)); tail -30 /tmp/berth-fuzz.$$

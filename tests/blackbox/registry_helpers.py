@@ -737,3 +737,91 @@ def header_list(response, name):
     for v in response.header_all(name):
         out += [x.strip() for x in v.split(",") if x.strip()]
     return out
+
+
+# --------------------------------------------------------------------------
+# Authentication (test_registry_auth.py)
+
+def basic_header(user, password):
+    """An Authorization header value for Basic credentials."""
+    raw = ("%s:%s" % (user, password)).encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class AuthClient(Client):
+    """A Client that sends AUTHORIZATION (a full header value, or None) with
+    every request, so that the push_* helpers work through auth."""
+
+    def __init__(self, host, authorization=None, timeout=30):
+        super().__init__(host, timeout)
+        self.authorization = authorization
+
+    def request(self, method, path, body=None, headers=None, chunked=False):
+        hdrs = dict(headers or {})
+        if self.authorization and not any(
+                k.lower() == "authorization" for k in hdrs):
+            hdrs["Authorization"] = self.authorization
+        return super().request(method, path, body=body, headers=hdrs,
+                               chunked=chunked)
+
+
+def _fill_port(value, port):
+    if isinstance(value, str):
+        return value.replace("{port}", str(port))
+    if isinstance(value, dict):
+        return {k: _fill_port(v, port) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_port(v, port) for v in value]
+    return value
+
+
+class AuthRegistry(Registry):
+    """A berth-registry with an "auth" config: ready (and healthy) once
+    GET /v2/ answers 200 or 401.  "{port}" in any string of the config is
+    replaced with the port chosen at start (the token realm needs it)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.config_template = config
+
+    def argv(self):
+        self.config = _fill_port(self.config_template, self.port)
+        return super().argv()
+
+    def _wait_ready(self):
+        client = Client(self.host, timeout=2)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if client.get("/v2/").status in (200, 401):
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def check_healthy(self):
+        assert self.alive(), "registry died (exit %s); log:\n%s" % (
+            self.proc.returncode if self.proc else "?", self.log())
+        r = self.client(timeout=10).get("/v2/")
+        assert r.status in (200, 401), "GET /v2/ -> %d; log:\n%s" % (
+            r.status, self.log())
+
+    def auth_client(self, authorization=None, timeout=30):
+        return AuthClient(self.host, authorization, timeout)
+
+
+def start_auth_registry(config):
+    return AuthRegistry(config).start()
+
+
+def parse_challenge(value):
+    """A WWW-Authenticate value as (scheme, {param: value})."""
+    scheme, _, rest = value.partition(" ")
+    params = {}
+    for part in rest.split('",'):
+        k, _, v = part.strip().partition("=")
+        params[k.strip()] = v.strip().strip('"')
+    return scheme, params

@@ -31,9 +31,30 @@ registry_config_set (char **field, const char *value)
   *field = xstrdup (value);
 }
 
+static void
+auth_config_release (struct registry_auth_config *a)
+{
+  size_t i;
+
+  for (i = 0; i < a->n_acl; i++)
+    {
+      free (a->acl[i].account);
+      free (a->acl[i].type);
+      free (a->acl[i].name);
+    }
+  free (a->acl);
+  free (a->realm);
+  free (a->htpasswd);
+  free (a->service);
+  free (a->issuer);
+  free (a->key);
+  memset (a, 0, sizeof (*a));
+}
+
 void
 registry_config_release (struct registry_config *cfg)
 {
+  auth_config_release (&cfg->auth);
   free (cfg->listen);
   free (cfg->root);
   free (cfg->log_level);
@@ -61,13 +82,165 @@ check_keys (json_t *obj, const char *path, const char *const *known,
 }
 
 static int
-string_setting (json_t *obj, const char *key, char **field, berth_error_t *err)
+string_setting_at (json_t *obj, const char *path, const char *key, char **field,
+                   berth_error_t *err)
 {
   const char *s = NULL;
-  int r = bjson_string (obj, "", key, &s, err);
+  int r = bjson_string (obj, path, key, &s, err);
   if (r > 0)
     registry_config_set (field, s);
   return r < 0 ? r : 0;
+}
+
+static int
+string_setting (json_t *obj, const char *key, char **field, berth_error_t *err)
+{
+  return string_setting_at (obj, "", key, field, err);
+}
+
+/* A required string setting of OBJ (at PATH). */
+static int
+required_string (json_t *obj, const char *path, const char *key, char **field,
+                 berth_error_t *err)
+{
+  const char *s = NULL;
+  int r = bjson_string (obj, path, key, &s, err);
+  if (r < 0)
+    return r;
+  if (r == 0 || *s == '\0')
+    return berth_make_invalid (err, "%s.%s: required", path, key);
+  registry_config_set (field, s);
+  return 0;
+}
+
+static int
+parse_actions (json_t *entry, const char *path, unsigned *out,
+               berth_error_t *err)
+{
+  cleanup_strv char **actions = NULL;
+  size_t i;
+  int r = bjson_strv (entry, path, "actions", &actions, err);
+
+  if (r < 0)
+    return r;
+  *out = 0;
+  for (i = 0; actions && actions[i]; i++)
+    {
+      if (strcmp (actions[i], "pull") == 0)
+        *out |= REGISTRY_ACL_PULL;
+      else if (strcmp (actions[i], "push") == 0)
+        *out |= REGISTRY_ACL_PUSH;
+      else if (strcmp (actions[i], "delete") == 0)
+        *out |= REGISTRY_ACL_DELETE;
+      else if (strcmp (actions[i], "*") == 0)
+        *out |= REGISTRY_ACL_ALL;
+      else
+        return berth_make_invalid (
+            err, "%s.actions: `%.100s` is not pull, push, delete or *", path,
+            actions[i]);
+    }
+  return 0;
+}
+
+static int
+parse_acl (struct registry_auth_config *a, json_t *acl, berth_error_t *err)
+{
+  static const char *const keys[]
+      = { "account", "type", "name", "actions", NULL };
+  size_t i;
+  json_t *e;
+
+  a->acl = xmalloc0 ((json_array_size (acl) + 1) * sizeof (*a->acl));
+  json_array_foreach (acl, i, e)
+  {
+    struct registry_acl_entry *x = &a->acl[a->n_acl++];
+    char path[64];
+    int r;
+
+    snprintf (path, sizeof (path), "auth.token.acl[%zu]", i);
+    if (!json_is_object (e))
+      return berth_make_invalid (err, "%s: expected an object", path);
+    x->type = xstrdup ("repository");
+    if ((r = check_keys (e, path, keys, err)) < 0
+        || (r = required_string (e, path, "account", &x->account, err)) < 0
+        || (r = required_string (e, path, "name", &x->name, err)) < 0
+        || (r = string_setting_at (e, path, "type", &x->type, err)) < 0
+        || (r = parse_actions (e, path, &x->actions, err)) < 0)
+      return r;
+    if (strcmp (x->type, "repository") != 0
+        && strcmp (x->type, "registry") != 0)
+      return berth_make_invalid (err,
+                                 "%s.type: `%.100s` is not repository "
+                                 "or registry",
+                                 path, x->type);
+  }
+  return 0;
+}
+
+static int
+parse_token (struct registry_auth_config *a, json_t *t, berth_error_t *err)
+{
+  static const char *const keys[]
+      = { "realm", "service", "issuer", "key", "users", "expiration_seconds",
+          "acl",   NULL };
+  const char *p = "auth.token";
+  json_t *acl = NULL;
+  int r;
+
+  a->kind = REGISTRY_AUTH_TOKEN;
+  a->expiration_seconds = 300;
+  if ((r = check_keys (t, p, keys, err)) < 0
+      || (r = required_string (t, p, "realm", &a->realm, err)) < 0
+      || (r = required_string (t, p, "service", &a->service, err)) < 0
+      || (r = required_string (t, p, "issuer", &a->issuer, err)) < 0
+      || (r = required_string (t, p, "key", &a->key, err)) < 0
+      || (r = string_setting_at (t, p, "users", &a->htpasswd, err)) < 0
+      || (r = bjson_int_range (t, p, "expiration_seconds", 1, 86400 * 366,
+                               &a->expiration_seconds, err))
+             < 0
+      || (r = bjson_array (t, p, "acl", &acl, err)) < 0)
+    return r;
+  return acl ? parse_acl (a, acl, err) : 0;
+}
+
+static int
+parse_auth (struct registry_auth_config *a, json_t *auth, berth_error_t *err)
+{
+  static const char *const keys[]
+      = { "htpasswd", "token", "anonymous_pull", NULL };
+  static const char *const htpasswd_keys[] = { "realm", "path", NULL };
+  json_t *htpasswd = NULL, *token = NULL;
+  int r;
+
+  auth_config_release (a);
+  if ((r = check_keys (auth, "auth", keys, err)) < 0
+      || (r = bjson_bool (auth, "auth", "anonymous_pull", &a->anonymous_pull,
+                          err))
+             < 0
+      || (r = bjson_object (auth, "auth", "htpasswd", &htpasswd, err)) < 0
+      || (r = bjson_object (auth, "auth", "token", &token, err)) < 0)
+    return r;
+  if (htpasswd && token)
+    return berth_make_invalid (err, "auth: htpasswd and token are exclusive");
+  if (token)
+    return parse_token (a, token, err);
+  if (htpasswd == NULL)
+    return 0;
+  a->kind = REGISTRY_AUTH_HTPASSWD;
+  a->realm = xstrdup ("berth-registry");
+  if ((r = check_keys (htpasswd, "auth.htpasswd", htpasswd_keys, err)) < 0
+      || (r = string_setting_at (htpasswd, "auth.htpasswd", "realm", &a->realm,
+                                 err))
+             < 0
+      || (r = required_string (htpasswd, "auth.htpasswd", "path", &a->htpasswd,
+                               err))
+             < 0)
+    return r;
+  /* The realm goes inside a quoted header parameter.  */
+  if (strpbrk (a->realm, "\"\\\r\n"))
+    return berth_make_invalid (err, "auth.htpasswd.realm: no quotes, "
+                                    "backslashes or line breaks");
+  return 0;
 }
 
 static int
@@ -96,12 +269,12 @@ registry_config_parse (struct registry_config *cfg, const char *data,
                        size_t len, const char *source, berth_error_t *err)
 {
   static const char *const keys[]
-      = { "listen", "root",    "log_level", "threads",
-          "limits", "uploads", "cache",     NULL };
+      = { "listen",  "root",  "log_level", "threads", "limits",
+          "uploads", "cache", "auth",      NULL };
   static const char *const upload_keys[] = { "expire_seconds", NULL };
   static const char *const cache_keys[] = { "max_bytes", NULL };
   cleanup_json json_t *j = NULL;
-  json_t *limits = NULL, *uploads = NULL, *cache = NULL;
+  json_t *limits = NULL, *uploads = NULL, *cache = NULL, *auth = NULL;
   int64_t threads = -1;
   int r;
 
@@ -117,7 +290,10 @@ registry_config_parse (struct registry_config *cfg, const char *data,
       || (r = bjson_int_range (j, "", "threads", 0, 1024, &threads, err)) < 0
       || (r = bjson_object (j, "", "limits", &limits, err)) < 0
       || (r = bjson_object (j, "", "uploads", &uploads, err)) < 0
-      || (r = bjson_object (j, "", "cache", &cache, err)) < 0)
+      || (r = bjson_object (j, "", "cache", &cache, err)) < 0
+      || (r = bjson_object (j, "", "auth", &auth, err)) < 0)
+    goto fail;
+  if (auth && (r = parse_auth (&cfg->auth, auth, err)) < 0)
     goto fail;
   if (threads >= 0)
     cfg->threads = (unsigned) threads;

@@ -9,8 +9,22 @@
  *                 "max_manifest_bytes": 4194304,
  *                 "max_header_bytes": 65536 },
  *     "uploads": { "expire_seconds": 3600 },
- *     "cache": { "max_bytes": 67108864 }
+ *     "cache": { "max_bytes": 67108864 },
+ *     "auth": { "anonymous_pull": false,
+ *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } }
  *   }
+ *
+ * or, for the built-in token service (Docker's token spec),
+ *
+ *     "auth": { "token": { "realm": "http://HOST:PORT/token",
+ *                          "service": "berth-registry",
+ *                          "issuer": "berth-registry",
+ *                          "key": "PEM private key (EC P-256 or RSA)",
+ *                          "expiration_seconds": 300,
+ *                          "users": "htpasswd FILE",
+ *                          "acl": [ { "account": "alice", "type":
+ *                                     "repository", "name": "PATTERN",
+ *                                     "actions": ["pull", "push"] } ] } }
  *
  * Every key is optional; unknown keys are refused (a typo must not go
  * unnoticed).  docs/REGISTRY.md describes each.
@@ -18,9 +32,50 @@
 #ifndef BERTH_REGISTRY_CONFIG_H
 #define BERTH_REGISTRY_CONFIG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
+
+enum registry_auth_kind
+{
+  REGISTRY_AUTH_NONE, /* anyone may read and write */
+  REGISTRY_AUTH_HTPASSWD,
+  REGISTRY_AUTH_TOKEN,
+};
+
+/* ACL actions, a bit mask. */
+#define REGISTRY_ACL_PULL 1u
+#define REGISTRY_ACL_PUSH 2u
+#define REGISTRY_ACL_DELETE 4u
+#define REGISTRY_ACL_ALL 7u /* "*" */
+
+/* One rule of the token service: ACCOUNT ("*": anyone, anonymous too)
+ * gets ACTIONS on the resources of TYPE ("repository" or "registry")
+ * whose name matches the fnmatch(3) pattern NAME ('*' also matches
+ * '/'). */
+struct registry_acl_entry
+{
+  char *account;
+  char *type;
+  char *name;
+  unsigned actions;
+};
+
+struct registry_auth_config
+{
+  enum registry_auth_kind kind;
+  bool anonymous_pull; /* GET/HEAD of repositories without credentials */
+  char *realm;         /* htpasswd: the Basic realm; token: the URL */
+  char *htpasswd;      /* htpasswd.path or token.users */
+  char *service;       /* token only, from here on */
+  char *issuer;
+  char *key;
+  int64_t expiration_seconds;
+  struct registry_acl_entry *acl;
+  size_t n_acl;
+};
 
 struct registry_config
 {
@@ -33,6 +88,7 @@ struct registry_config
   uint64_t max_header_bytes;
   int64_t upload_expire_seconds;
   uint64_t cache_bytes; /* 0: no cache */
+  struct registry_auth_config auth;
 };
 
 /* The defaults. */

@@ -324,13 +324,18 @@ registry_manifest_parse (const char *data, size_t len, const char *content_type,
 {
   cleanup_manifest struct registry_manifest *m = NULL;
   json_t *subject = NULL;
+  json_error_t jerr;
   int64_t version = 0;
   int r;
 
   m = xmalloc0 (sizeof (*m));
-  r = bjson_parse (data, len, "manifest", &m->doc, err);
-  if (r < 0)
-    return r;
+  /* Not bjson_parse: it turns integers above INT64_MAX into strings, which
+   * would then pass for annotation values or urls.  Nothing in a manifest
+   * needs them.  */
+  m->doc = json_loadb (data, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (m->doc == NULL)
+    return berth_make_invalid (err, "manifest:%d:%d: invalid JSON: %s",
+                               jerr.line, jerr.column, jerr.text);
   if (!json_is_object (m->doc))
     return berth_make_invalid (err, "a manifest is a JSON object");
   r = bjson_int64 (m->doc, "", "schemaVersion", &version, err);

@@ -15,6 +15,7 @@ struct registry
   struct http_server *server;
   registry_auth_fn auth;
   void *auth_data;
+  struct registry_auth *own_auth; /* from the config's "auth", or NULL */
   uint64_t max_manifest;
 };
 

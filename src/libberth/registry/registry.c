@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "registry/auth.h"
 #include "utils.h"
 
 /* --- Answers ------------------------------------------------------------ */
@@ -259,9 +260,22 @@ root_handler (struct http_request *req, void *data)
   http_respond (req, 404, "text/plain; charset=utf-8", msg, sizeof (msg) - 1);
 }
 
+/* GET /token: the token service, when the config runs one.  */
+static void
+token_handler (struct http_request *req, void *data)
+{
+  struct registry *reg = data;
+
+  if (registry_auth_has_token_service (reg->own_auth))
+    registry_auth_token (reg->own_auth, req);
+  else
+    root_handler (req, data);
+}
+
 static const struct http_route routes[] = {
   { NULL, "/v2/*", v2_handler },
   { NULL, "/v2", v2_handler },
+  { "GET", "/token", token_handler },
   { NULL, "/*", root_handler },
 };
 
@@ -286,6 +300,21 @@ registry_create (const struct registry_opts *opts, struct registry **out,
   reg = xmalloc0 (sizeof (*reg));
   reg->auth = opts->auth;
   reg->auth_data = opts->auth_data;
+  /* A hook given by the caller wins over the config's "auth".  */
+  if (reg->auth == NULL)
+    {
+      r = registry_auth_create (&cfg->auth, &reg->own_auth, err);
+      if (r < 0)
+        {
+          free (reg);
+          return r;
+        }
+      if (reg->own_auth)
+        {
+          reg->auth = registry_auth_check;
+          reg->auth_data = reg->own_auth;
+        }
+    }
   reg->max_manifest = cfg->max_manifest_bytes;
   so.cache_bytes = cfg->cache_bytes;
   so.upload_expire_seconds = cfg->upload_expire_seconds;
@@ -293,6 +322,7 @@ registry_create (const struct registry_opts *opts, struct registry **out,
   r = registry_storage_open (cfg->root, &so, &reg->storage, err);
   if (r < 0)
     {
+      registry_auth_free (reg->own_auth);
       free (reg);
       return r;
     }
@@ -310,6 +340,7 @@ registry_create (const struct registry_opts *opts, struct registry **out,
   if (r < 0)
     {
       registry_storage_free (reg->storage);
+      registry_auth_free (reg->own_auth);
       free (reg);
       return r;
     }
@@ -332,5 +363,6 @@ registry_free (struct registry *reg)
    * joined.  */
   http_server_stop (reg->server);
   registry_storage_free (reg->storage);
+  registry_auth_free (reg->own_auth);
   free (reg);
 }

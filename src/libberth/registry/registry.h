@@ -12,8 +12,11 @@
  * Access control is a hook: every /v2/ request calls AUTH (when set) with
  * the repository and the action before any work; the hook either returns
  * 0 (go on) or answers the request itself (401 with WWW-Authenticate,
- * 403) and returns a negative value.  Without a hook, everyone may read
- * and write.  Paths outside /v2/ are the gallery's (a 404 for now).
+ * 403) and returns a negative value.  Without a hook, the config's
+ * "auth" (auth.h: htpasswd or the token service) is the hook; without
+ * either, everyone may read and write.  GET /token is the token service
+ * when the config runs one; the other paths outside /v2/ are the
+ * gallery's (a 404 for now).
  */
 #ifndef BERTH_REGISTRY_REGISTRY_H
 #define BERTH_REGISTRY_REGISTRY_H

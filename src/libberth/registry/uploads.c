@@ -185,8 +185,11 @@ try_mount (struct registry_req *rq, const char *mount, const char *from)
       berth_error_release (&err);
       return -1;
     }
+  /* A client that may not read FROM gets an ordinary session, as from
+   * docker-registry: the session's answer replaces the denial (and its
+   * headers).  */
   if (registry_authorize (rq->reg, req, from, REGISTRY_PULL) < 0)
-    return -1;
+    return 1;
   r = registry_storage_blob_mount (rq->reg->storage, rq->name, from, &d, &err);
   if (r == -ENOENT)
     {

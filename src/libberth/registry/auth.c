@@ -1,0 +1,641 @@
+/* auth.c - htpasswd Basic auth and the built-in token service (see
+ * auth.h). */
+#include "registry/auth.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "json.h"
+#include "registry/jwt.h"
+#include "registry/reference.h"
+#include "registry/registry-internal.h"
+#include "utils.h"
+
+struct htuser
+{
+  char *name;
+  char *hash;
+};
+
+struct registry_auth
+{
+  enum registry_auth_kind kind;
+  bool anonymous_pull;
+  char *realm, *service, *issuer;
+  int64_t expiration;
+  struct registry_acl_entry *acl; /* borrowed copies, see copy_acl */
+  size_t n_acl;
+  struct htuser *users;
+  size_t n_users;
+  struct jwt_key *key;
+};
+
+/* A bcrypt hash (htpasswd -nbB) that no password matches: unknown users
+ * cost as much as known ones, so timing does not tell which exist.  */
+static const char dummy_hash[]
+    = "$2y$05$uava5CblkraHK8THzrnaR./MJAcXLfs/d4kq4bY8mfNyXuTcID4ti";
+
+/* --- htpasswd ----------------------------------------------------------- */
+
+static int
+add_user (struct registry_auth *a, char *line, size_t lineno, const char *path,
+          berth_error_t *err)
+{
+  char *colon = strchr (line, ':');
+  int ok;
+
+  if (colon == NULL || colon == line)
+    return berth_make_invalid (err, "%s:%zu: expected USER:HASH", path, lineno);
+  *colon = '\0';
+  /* crypt_checksalt knows the methods crypt_r can verify: bcrypt ($2y$,
+   * $2b$, as htpasswd -B writes), sha-crypt, yescrypt.  Apache's own MD5
+   * ($apr1$), {SHA} and plain text are not among them.  */
+  ok = crypt_checksalt (colon + 1);
+  if (colon[1] != '$'
+      || (ok != CRYPT_SALT_OK && ok != CRYPT_SALT_METHOD_LEGACY))
+    return berth_make_invalid (err,
+                               "%s:%zu: user `%.64s`: not a bcrypt (or "
+                               "other crypt(3)) hash; use htpasswd -B",
+                               path, lineno, line);
+  a->users = xrealloc (a->users, (a->n_users + 1) * sizeof (*a->users));
+  a->users[a->n_users].name = xstrdup (line);
+  a->users[a->n_users].hash = xstrdup (colon + 1);
+  a->n_users++;
+  return 0;
+}
+
+static int
+load_htpasswd (struct registry_auth *a, const char *path, berth_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  char *line, *next;
+  size_t lineno = 0;
+
+  if (read_file (path, 16 << 20, &data, NULL, err) < 0)
+    return -1;
+  for (line = data; line && *line; line = next)
+    {
+      size_t n;
+      next = strchr (line, '\n');
+      if (next)
+        *next++ = '\0';
+      lineno++;
+      n = strlen (line);
+      if (n > 0 && line[n - 1] == '\r')
+        line[--n] = '\0';
+      if (n == 0 || line[0] == '#')
+        continue;
+      if (add_user (a, line, lineno, path, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static bool
+password_ok (const char *hash, const char *password)
+{
+  struct crypt_data *cd = xmalloc0 (sizeof (*cd));
+  const char *out = crypt_r (password, hash, cd);
+  size_t n = strlen (hash);
+  /* crypt_r answers a string starting with '*' on failure, never NULL
+   * with libxcrypt; compared in constant time anyway.  */
+  bool ok = out && out[0] != '*' && strlen (out) == n
+            && CRYPTO_memcmp (out, hash, n) == 0;
+
+  OPENSSL_cleanse (cd, sizeof (*cd));
+  free (cd);
+  return ok;
+}
+
+static bool
+user_ok (const struct registry_auth *a, const char *user, const char *pass)
+{
+  size_t i;
+
+  for (i = 0; i < a->n_users; i++)
+    if (strcmp (a->users[i].name, user) == 0)
+      return password_ok (a->users[i].hash, pass);
+  (void) password_ok (dummy_hash, pass);
+  return false;
+}
+
+/* --- Credentials -------------------------------------------------------- */
+
+/* The token of an Authorization header using SCHEME, or NULL.  */
+static const char *
+authorization (struct http_request *req, const char *scheme)
+{
+  const char *h = http_request_header (req, "Authorization");
+  size_t n = strlen (scheme);
+
+  if (h == NULL || strncasecmp (h, scheme, n) != 0 || h[n] != ' ')
+    return NULL;
+  for (h += n; *h == ' '; h++)
+    ;
+  return h;
+}
+
+/* 1: Basic credentials in *USER and *PASS (malloc'd); 0: none (no header,
+ * another scheme, or an empty user and password: what containers/image
+ * sends when it has no credentials); -1: malformed.  */
+static int
+basic_credentials (struct http_request *req, char **user, char **pass)
+{
+  const char *b64 = authorization (req, "Basic");
+  cleanup_free unsigned char *raw = NULL;
+  char *colon;
+  long n;
+
+  if (b64 == NULL)
+    return 0;
+  n = jwt_base64_decode (b64, strlen (b64), &raw);
+  if (n < 0 || memchr (raw, '\0', (size_t) n)
+      || (colon = strchr ((char *) raw, ':')) == NULL)
+    return -1;
+  if (colon == (char *) raw)
+    return colon[1] == '\0' ? 0 : -1;
+  *user = xstrndup ((char *) raw, (size_t) (colon - (char *) raw));
+  *pass = xstrdup (colon + 1);
+  OPENSSL_cleanse (raw, (size_t) n);
+  return 1;
+}
+
+/* 1 when REQ carries valid Basic credentials (*ACCOUNT set), 0 when none,
+ * -1 when they are wrong or malformed.  */
+static int
+authenticate (const struct registry_auth *a, struct http_request *req,
+              char **account)
+{
+  cleanup_free char *user = NULL;
+  cleanup_free char *pass = NULL;
+  int r = basic_credentials (req, &user, &pass);
+  bool ok;
+
+  if (r <= 0)
+    return r;
+  ok = user_ok (a, user, pass);
+  OPENSSL_cleanse (pass, strlen (pass));
+  if (!ok)
+    return -1;
+  *account = steal_pointer (&user);
+  return 1;
+}
+
+/* --- Challenges --------------------------------------------------------- */
+
+static void
+challenge_basic (struct http_request *req, const char *realm)
+{
+  registry_error (req, 401, E_UNAUTHORIZED, "authentication required", NULL);
+  http_headerf (req, "WWW-Authenticate", "Basic realm=\"%s\"", realm);
+}
+
+/* The scope a request needs (malloc'd), or NULL for /v2/ itself.  */
+static char *
+scope_for (const char *name, enum registry_action action)
+{
+  static const char *const actions[] = {
+    [REGISTRY_PULL] = "pull",
+    [REGISTRY_PUSH] = "pull,push",
+    [REGISTRY_DELETE] = "delete",
+    [REGISTRY_CATALOG] = "*",
+  };
+  char *s = NULL;
+
+  if (action == REGISTRY_CATALOG)
+    return xstrdup ("registry:catalog:*");
+  if (name == NULL)
+    return NULL;
+  xasprintf (&s, "repository:%s:%s", name, actions[action]);
+  return s;
+}
+
+/* ERROR, when set, is RFC 6750's: "invalid_token" (bad signature,
+ * expired, not ours) or "insufficient_scope" (a valid token that does not
+ * cover the request).  */
+static void
+challenge_bearer (const struct registry_auth *a, struct http_request *req,
+                  const char *name, enum registry_action action,
+                  const char *error)
+{
+  cleanup_free char *scope = scope_for (name, action);
+  cleanup_free char *scope_param = NULL;
+  cleanup_free char *error_param = NULL;
+
+  if (scope)
+    xasprintf (&scope_param, ",scope=\"%s\"", scope);
+  if (error)
+    xasprintf (&error_param, ",error=\"%s\"", error);
+  registry_error (req, 401, E_UNAUTHORIZED, "authentication required", NULL);
+  http_headerf (req, "WWW-Authenticate",
+                "Bearer realm=\"%s\",service=\"%s\"%s%s", a->realm, a->service,
+                scope_param ? scope_param : "", error_param ? error_param : "");
+}
+
+/* --- Tokens ------------------------------------------------------------- */
+
+static unsigned
+action_bits (const char *s)
+{
+  if (strcmp (s, "pull") == 0)
+    return REGISTRY_ACL_PULL;
+  if (strcmp (s, "push") == 0)
+    return REGISTRY_ACL_PUSH;
+  if (strcmp (s, "delete") == 0)
+    return REGISTRY_ACL_DELETE;
+  if (strcmp (s, "*") == 0)
+    return REGISTRY_ACL_ALL;
+  return 0;
+}
+
+/* What the access claim of CLAIMS grants on TYPE:NAME.  */
+static unsigned
+granted_in (json_t *claims, const char *type, const char *name)
+{
+  json_t *access = json_object_get (claims, "access"), *e;
+  unsigned bits = 0;
+  size_t i, j;
+
+  json_array_foreach (access, i, e)
+  {
+    json_t *t = json_object_get (e, "type"), *n = json_object_get (e, "name");
+    json_t *acts = json_object_get (e, "actions"), *x;
+    if (!json_is_string (t) || !json_is_string (n)
+        || strcmp (json_string_value (t), type) != 0
+        || strcmp (json_string_value (n), name) != 0)
+      continue;
+    json_array_foreach (acts, j, x)
+    {
+      if (json_is_string (x))
+        bits |= action_bits (json_string_value (x));
+    }
+  }
+  return bits;
+}
+
+static bool
+audience_ok (json_t *aud, const char *service)
+{
+  size_t i;
+  json_t *x;
+
+  if (json_is_string (aud))
+    return strcmp (json_string_value (aud), service) == 0;
+  json_array_foreach (aud, i, x)
+  {
+    if (json_is_string (x) && strcmp (json_string_value (x), service) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* The claims of a valid, current token of ours, or NULL.  */
+static json_t *
+valid_claims (const struct registry_auth *a, const char *token)
+{
+  json_t *claims = NULL, *iss, *exp, *nbf;
+  berth_error_t err = NULL;
+  time_t now = time (NULL);
+
+  if (jwt_verify (a->key, token, &claims, &err) < 0)
+    {
+      berth_error_release (&err);
+      return NULL;
+    }
+  iss = json_object_get (claims, "iss");
+  exp = json_object_get (claims, "exp");
+  nbf = json_object_get (claims, "nbf");
+  if (!json_is_string (iss) || strcmp (json_string_value (iss), a->issuer) != 0
+      || !audience_ok (json_object_get (claims, "aud"), a->service)
+      || !json_is_integer (exp) || json_integer_value (exp) <= now
+      || (nbf && (!json_is_integer (nbf) || json_integer_value (nbf) > now)))
+    {
+      json_decref (claims);
+      return NULL;
+    }
+  return claims;
+}
+
+static int
+check_bearer (const struct registry_auth *a, struct http_request *req,
+              const char *name, enum registry_action action)
+{
+  static const unsigned need[] = {
+    [REGISTRY_PULL] = REGISTRY_ACL_PULL,
+    [REGISTRY_PUSH] = REGISTRY_ACL_PUSH,
+    [REGISTRY_DELETE] = REGISTRY_ACL_DELETE,
+    [REGISTRY_CATALOG] = REGISTRY_ACL_ALL,
+  };
+  const char *token = authorization (req, "Bearer");
+  cleanup_json json_t *claims = NULL;
+  unsigned got;
+
+  if (token == NULL)
+    {
+      if (a->anonymous_pull && action == REGISTRY_PULL && name)
+        return 0;
+      challenge_bearer (a, req, name, action, NULL);
+      return -1;
+    }
+  claims = valid_claims (a, token);
+  if (claims == NULL)
+    {
+      challenge_bearer (a, req, name, action, "invalid_token");
+      return -1;
+    }
+  if (name == NULL && action == REGISTRY_PULL)
+    return 0; /* GET /v2/: any token of ours */
+  got = action == REGISTRY_CATALOG ? granted_in (claims, "registry", "catalog")
+                                   : granted_in (claims, "repository", name);
+  if ((got & need[action]) == need[action])
+    return 0;
+  challenge_bearer (a, req, name, action, "insufficient_scope");
+  return -1;
+}
+
+int
+registry_auth_check (void *data, struct http_request *req, const char *name,
+                     enum registry_action action)
+{
+  const struct registry_auth *a = data;
+  cleanup_free char *account = NULL;
+  int r;
+
+  if (a->kind == REGISTRY_AUTH_TOKEN)
+    return check_bearer (a, req, name, action);
+  r = authenticate (a, req, &account);
+  if (r > 0)
+    return 0;
+  /* Anonymous pulls are for repositories: /v2/ still answers 401, so
+   * that clients probing it learn that credentials are used here (and
+   * send them when they have some).  */
+  if (r == 0 && a->anonymous_pull && action == REGISTRY_PULL && name)
+    return 0;
+  challenge_basic (req, a->realm);
+  return -1;
+}
+
+/* --- The token service -------------------------------------------------- */
+
+/* What the ACL lets ACCOUNT (NULL: anonymous) do on TYPE:NAME.  */
+static unsigned
+acl_allows (const struct registry_auth *a, const char *account,
+            const char *type, const char *name)
+{
+  unsigned bits = 0;
+  size_t i;
+
+  for (i = 0; i < a->n_acl; i++)
+    {
+      const struct registry_acl_entry *e = &a->acl[i];
+      if (strcmp (e->account, "*") != 0
+          && (account == NULL || strcmp (e->account, account) != 0))
+        continue;
+      if (strcmp (e->type, type) == 0 && fnmatch (e->name, name, 0) == 0)
+        bits |= e->actions;
+    }
+  return bits;
+}
+
+/* One requested scope "TYPE:NAME:ACTIONS" (NAME may hold a ':' for a
+ * registry with a port), granted as far as the ACL allows; unknown types,
+ * invalid names and scopes nothing is granted for add nothing.  */
+static void
+grant_scope (const struct registry_auth *a, const char *account,
+             const char *scope, json_t *access)
+{
+  cleanup_free char *buf = xstrdup (scope);
+  char *type = buf, *name, *acts, *paren, *tok, *save = NULL;
+  berth_error_t err = NULL;
+  unsigned want = 0, got;
+  json_t *list;
+
+  name = strchr (buf, ':');
+  acts = strrchr (buf, ':');
+  if (name == NULL || acts == name)
+    return;
+  *name++ = '\0';
+  *acts++ = '\0';
+  if ((paren = strchr (type, '(')))
+    *paren = '\0'; /* "repository(plugin)" */
+  if (strcmp (type, "repository") == 0)
+    {
+      if (registry_validate_name (name, &err) < 0)
+        {
+          berth_error_release (&err);
+          return;
+        }
+    }
+  else if (strcmp (type, "registry") != 0 || strcmp (name, "catalog") != 0)
+    return;
+  for (tok = strtok_r (acts, ",", &save); tok;
+       tok = strtok_r (NULL, ",", &save))
+    want |= action_bits (tok);
+  got = want & acl_allows (a, account, type, name);
+  if (got == 0)
+    return;
+  list = json_array ();
+  if (got == REGISTRY_ACL_ALL && strstr (scope, ":*") != NULL)
+    json_array_append_new (list, json_string ("*"));
+  else
+    {
+      if (got & REGISTRY_ACL_PULL)
+        json_array_append_new (list, json_string ("pull"));
+      if (got & REGISTRY_ACL_PUSH)
+        json_array_append_new (list, json_string ("push"));
+      if (got & REGISTRY_ACL_DELETE)
+        json_array_append_new (list, json_string ("delete"));
+    }
+  json_array_append_new (access, json_pack ("{s:s,s:s,s:o}", "type", type,
+                                            "name", name, "actions", list));
+}
+
+/* The scope parameter may repeat, and each may hold several scopes
+ * separated by spaces.  */
+struct grant_ctx
+{
+  const struct registry_auth *a;
+  const char *account;
+  json_t *access;
+};
+
+static int
+grant_param (const char *value, void *data)
+{
+  struct grant_ctx *g = data;
+  cleanup_free char *buf = xstrdup (value);
+  char *tok, *save = NULL;
+
+  for (tok = strtok_r (buf, " ", &save); tok; tok = strtok_r (NULL, " ", &save))
+    grant_scope (g->a, g->account, tok, g->access);
+  return 0;
+}
+
+bool
+registry_auth_has_token_service (const struct registry_auth *auth)
+{
+  return auth && auth->kind == REGISTRY_AUTH_TOKEN;
+}
+
+static json_t *
+token_claims (const struct registry_auth *a, const char *account,
+              json_t *access, time_t now)
+{
+  unsigned char rnd[16];
+  char jti[33];
+  size_t i;
+
+  if (RAND_bytes (rnd, sizeof (rnd)) != 1)
+    return NULL;
+  for (i = 0; i < sizeof (rnd); i++)
+    snprintf (jti + 2 * i, 3, "%02x", rnd[i]);
+  return json_pack ("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss", a->issuer,
+                    "sub", account ? account : "", "aud", a->service, "exp",
+                    (json_int_t) (now + a->expiration), "nbf", (json_int_t) now,
+                    "iat", (json_int_t) now, "jti", jti, "access", access);
+}
+
+void
+registry_auth_token (struct registry_auth *a, struct http_request *req)
+{
+  const char *service = http_request_query (req, "service");
+  cleanup_free char *account = NULL;
+  cleanup_free char *token = NULL;
+  cleanup_json json_t *claims = NULL;
+  struct grant_ctx g = { a, NULL, json_array () };
+  berth_error_t err = NULL;
+  time_t now = time (NULL);
+  char issued[32];
+  struct tm tm;
+
+  if (service && strcmp (service, a->service) != 0)
+    {
+      json_decref (g.access);
+      registry_error (req, 400, E_UNSUPPORTED, "unknown service", NULL);
+      return;
+    }
+  if (authenticate (a, req, &account) < 0)
+    {
+      json_decref (g.access);
+      challenge_basic (req, a->service);
+      return;
+    }
+  g.account = account;
+  http_request_query_each (req, "scope", grant_param, &g);
+  claims = token_claims (a, account, g.access, now);
+  if (claims == NULL || jwt_sign (a->key, claims, &token, &err) < 0)
+    {
+      if (err == NULL)
+        berth_make_invalid (&err, "no random bytes for the token id");
+      http_server_log (http_request_server (req), HTTP_LOG_ERROR, "token: %s",
+                       err->msg);
+      berth_error_release (&err);
+      registry_error (req, 500, "UNKNOWN", "internal error", NULL);
+      return;
+    }
+  gmtime_r (&now, &tm);
+  strftime (issued, sizeof (issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  http_respond_json (req, 200, "application/json",
+                     json_pack ("{s:s,s:s,s:I,s:s}", "token", token,
+                                "access_token", token, "expires_in",
+                                (json_int_t) a->expiration, "issued_at",
+                                issued));
+  http_header (req, "Cache-Control", "no-store");
+}
+
+/* --- Life cycle --------------------------------------------------------- */
+
+static int
+copy_config (struct registry_auth *a, const struct registry_auth_config *cfg,
+             berth_error_t *err)
+{
+  size_t i;
+
+  a->kind = cfg->kind;
+  a->anonymous_pull = cfg->anonymous_pull;
+  a->realm = xstrdup (cfg->realm ? cfg->realm : "berth-registry");
+  a->service = xstrdup (cfg->service ? cfg->service : "");
+  a->issuer = xstrdup (cfg->issuer ? cfg->issuer : "");
+  a->expiration = cfg->expiration_seconds;
+  a->acl = xmalloc0 ((cfg->n_acl + 1) * sizeof (*a->acl));
+  for (i = 0; i < cfg->n_acl; i++)
+    {
+      a->acl[i].account = xstrdup (cfg->acl[i].account);
+      a->acl[i].type = xstrdup (cfg->acl[i].type);
+      a->acl[i].name = xstrdup (cfg->acl[i].name);
+      a->acl[i].actions = cfg->acl[i].actions;
+    }
+  a->n_acl = cfg->n_acl;
+  /* Both go inside quoted parameters of WWW-Authenticate.  */
+  if (strpbrk (a->realm, "\"\\\r\n") || strpbrk (a->service, "\"\\\r\n"))
+    return berth_make_invalid (err, "auth.token: no quotes, backslashes or "
+                                    "line breaks in realm and service");
+  return 0;
+}
+
+int
+registry_auth_create (const struct registry_auth_config *cfg,
+                      struct registry_auth **out, berth_error_t *err)
+{
+  struct registry_auth *a;
+
+  *out = NULL;
+  if (cfg->kind == REGISTRY_AUTH_NONE)
+    return 0;
+  a = xmalloc0 (sizeof (*a));
+  if (copy_config (a, cfg, err) < 0)
+    goto fail;
+  if (cfg->htpasswd && load_htpasswd (a, cfg->htpasswd, err) < 0)
+    {
+      berth_error_wrap (err, cfg->kind == REGISTRY_AUTH_TOKEN
+                                 ? "auth.token.users"
+                                 : "auth.htpasswd.path");
+      goto fail;
+    }
+  if (cfg->kind == REGISTRY_AUTH_TOKEN
+      && jwt_key_load (cfg->key, &a->key, err) < 0)
+    {
+      berth_error_wrap (err, "auth.token.key");
+      goto fail;
+    }
+  *out = a;
+  return 0;
+fail:
+  registry_auth_free (a);
+  return berth_error_code (*err);
+}
+
+void
+registry_auth_free (struct registry_auth *a)
+{
+  size_t i;
+
+  if (a == NULL)
+    return;
+  for (i = 0; i < a->n_users; i++)
+    {
+      OPENSSL_cleanse (a->users[i].hash, strlen (a->users[i].hash));
+      free (a->users[i].name);
+      free (a->users[i].hash);
+    }
+  for (i = 0; i < a->n_acl; i++)
+    {
+      free (a->acl[i].account);
+      free (a->acl[i].type);
+      free (a->acl[i].name);
+    }
+  free (a->users);
+  free (a->acl);
+  free (a->realm);
+  free (a->service);
+  free (a->issuer);
+  jwt_key_free (a->key);
+  free (a);
+}
