@@ -15,6 +15,8 @@ packages=(
 	libcmocka-dev python3-pytest busybox-static iproute2 procps util-linux
 	# real clients and reference runtimes and registries
 	containerd podman crun runc skopeo docker-registry apache2-utils
+	# the registry gallery's browser test
+	chromium
 	# benchmarks
 	hyperfine wrk
 )

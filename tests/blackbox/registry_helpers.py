@@ -825,3 +825,22 @@ def parse_challenge(value):
         k, _, v = part.strip().partition("=")
         params[k.strip()] = v.strip().strip('"')
     return scheme, params
+
+
+def run_gc(client):
+    """POST /admin/gc (berth-registry only): the answer's JSON, checked."""
+    r = _check(client.post("/admin/gc"), (200,), "POST /admin/gc")
+    stats = r.json()
+    for key in ("blobs_deleted", "bytes_freed", "manifests_deleted",
+                "duration_ms"):
+        assert isinstance(stats.get(key), int), stats
+    return stats
+
+
+def blob_status(client, repo, digest):
+    """The status of GET of a blob; on 200 its content must match."""
+    r = client.get_blob(repo, digest)
+    if r.status == 200:
+        assert digest_of(r.body, digest.split(":")[0]) == digest, (
+            "blob %s of %s served with other content" % (digest, repo))
+    return r.status

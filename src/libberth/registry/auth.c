@@ -484,6 +484,12 @@ registry_auth_has_token_service (const struct registry_auth *auth)
   return auth && auth->kind == REGISTRY_AUTH_TOKEN;
 }
 
+bool
+registry_auth_anonymous_pull (const struct registry_auth *auth)
+{
+  return auth && auth->anonymous_pull;
+}
+
 static json_t *
 token_claims (const struct registry_auth *a, const char *account,
               json_t *access, time_t now)

@@ -37,6 +37,9 @@ int registry_auth_check (void *data, struct http_request *req, const char *name,
 
 /* True when AUTH runs the token service (GET /token). */
 bool registry_auth_has_token_service (const struct registry_auth *auth);
+/* True when AUTH lets anonymous clients pull (the gallery is then
+ * public). */
+bool registry_auth_anonymous_pull (const struct registry_auth *auth);
 /* GET /token?service=S&scope=T:NAME:ACTIONS... with optional Basic
  * credentials: answers the token, or 401/400. */
 void registry_auth_token (struct registry_auth *auth, struct http_request *req);

@@ -22,6 +22,7 @@ registry_config_init (struct registry_config *cfg)
   cfg->max_header_bytes = 64 << 10;
   cfg->upload_expire_seconds = 3600;
   cfg->cache_bytes = 64 << 20;
+  cfg->gc_grace_seconds = 600;
 }
 
 void
@@ -270,11 +271,14 @@ registry_config_parse (struct registry_config *cfg, const char *data,
 {
   static const char *const keys[]
       = { "listen",  "root",  "log_level", "threads", "limits",
-          "uploads", "cache", "auth",      NULL };
+          "uploads", "cache", "auth",      "gc",      NULL };
+  static const char *const gc_keys[]
+      = { "delete_untagged", "grace_seconds", "interval_seconds", NULL };
   static const char *const upload_keys[] = { "expire_seconds", NULL };
   static const char *const cache_keys[] = { "max_bytes", NULL };
   cleanup_json json_t *j = NULL;
   json_t *limits = NULL, *uploads = NULL, *cache = NULL, *auth = NULL;
+  json_t *gc = NULL;
   int64_t threads = -1;
   int r;
 
@@ -291,7 +295,20 @@ registry_config_parse (struct registry_config *cfg, const char *data,
       || (r = bjson_object (j, "", "limits", &limits, err)) < 0
       || (r = bjson_object (j, "", "uploads", &uploads, err)) < 0
       || (r = bjson_object (j, "", "cache", &cache, err)) < 0
-      || (r = bjson_object (j, "", "auth", &auth, err)) < 0)
+      || (r = bjson_object (j, "", "auth", &auth, err)) < 0
+      || (r = bjson_object (j, "", "gc", &gc, err)) < 0)
+    goto fail;
+  if (gc
+      && ((r = check_keys (gc, "gc", gc_keys, err)) < 0
+          || (r = bjson_bool (gc, "gc", "delete_untagged",
+                              &cfg->gc_delete_untagged, err))
+                 < 0
+          || (r = bjson_int_range (gc, "gc", "grace_seconds", 0, INT32_MAX,
+                                   &cfg->gc_grace_seconds, err))
+                 < 0
+          || (r = bjson_int_range (gc, "gc", "interval_seconds", 0, INT32_MAX,
+                                   &cfg->gc_interval_seconds, err))
+                 < 0))
     goto fail;
   if (auth && (r = parse_auth (&cfg->auth, auth, err)) < 0)
     goto fail;

@@ -10,6 +10,8 @@
  *                 "max_header_bytes": 65536 },
  *     "uploads": { "expire_seconds": 3600 },
  *     "cache": { "max_bytes": 67108864 },
+ *     "gc": { "delete_untagged": false, "grace_seconds": 600,
+ *             "interval_seconds": 0 },
  *     "auth": { "anonymous_pull": false,
  *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } }
  *   }
@@ -89,6 +91,10 @@ struct registry_config
   int64_t upload_expire_seconds;
   uint64_t cache_bytes; /* 0: no cache */
   struct registry_auth_config auth;
+  /* "gc": garbage collection (gc.h) */
+  bool gc_delete_untagged;     /* also delete manifests no tag reaches */
+  int64_t gc_grace_seconds;    /* blobs younger than this stay; 600 */
+  int64_t gc_interval_seconds; /* run every so often; 0: only on request */
 };
 
 /* The defaults. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "registry/digest.h"
+#include "registry/gc.h"
 #include "registry/manifest.h"
 #include "registry/registry-internal.h"
 #include "utils.h"
@@ -245,16 +246,31 @@ put_end (struct http_request *req, void *ctx)
       berth_error_release (&err);
       return;
     }
+  /* The check and the store under the GC read lock, every digest the
+   * manifest references noted: a collection cannot remove a blob between
+   * its check here and the link that makes it referenced (gc.c).  */
+  registry_gc_read_lock (p->reg->storage);
   if (check_references (p, req, m))
-    return;
+    {
+      registry_gc_read_unlock (p->reg->storage);
+      return;
+    }
   if (registry_storage_manifest_put (p->reg->storage, p->name, &d,
                                      p->body ? p->body : "", p->len, m, p->tags,
                                      &err)
       < 0)
     {
+      registry_gc_read_unlock (p->reg->storage);
       registry_internal_error (p->reg, req, &err);
       return;
     }
+  registry_gc_note (p->reg->storage, &d);
+  for (i = 0; i < m->n_refs; i++)
+    if (m->refs[i].supported)
+      registry_gc_note (p->reg->storage, &m->refs[i].digest);
+  if (m->has_subject && m->subject.supported)
+    registry_gc_note (p->reg->storage, &m->subject.digest);
+  registry_gc_read_unlock (p->reg->storage);
   http_respond_empty (req, 201);
   http_headerf (req, "Location", "/v2/%s/manifests/%s", p->name, d.str);
   http_header (req, "Docker-Content-Digest", d.str);

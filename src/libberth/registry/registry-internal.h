@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "http/server.h"
+#include "registry/gc.h"
 #include "registry/registry.h"
 #include "registry/storage.h"
 
@@ -17,6 +18,8 @@ struct registry
   void *auth_data;
   struct registry_auth *own_auth; /* from the config's "auth", or NULL */
   uint64_t max_manifest;
+  struct registry_gc_opts gc_opts;    /* the config's "gc" */
+  struct registry_gc_timer *gc_timer; /* "gc.interval_seconds", or NULL */
 };
 
 /* A /v2/ request after routing: NAME is the validated repository (NULL

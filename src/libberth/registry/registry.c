@@ -7,6 +7,7 @@
 
 #include "json.h"
 #include "registry/auth.h"
+#include "registry/gallery.h"
 #include "utils.h"
 
 /* --- Answers ------------------------------------------------------------ */
@@ -251,13 +252,11 @@ v2_handler (struct http_request *req, void *data)
   endpoints[kind].handler (&rq);
 }
 
-/* Everything outside /v2/: the place of the web gallery (a later
- * slice).  */
+/* Everything outside /v2/: the web gallery (gallery.h).  */
 static void
 root_handler (struct http_request *req, void *data)
 {
-  static const char msg[] = "404 page not found\n";
-  http_respond (req, 404, "text/plain; charset=utf-8", msg, sizeof (msg) - 1);
+  registry_gallery_handle (data, req);
 }
 
 /* GET /token: the token service, when the config runs one.  */
@@ -276,6 +275,7 @@ static const struct http_route routes[] = {
   { NULL, "/v2/*", v2_handler },
   { NULL, "/v2", v2_handler },
   { "GET", "/token", token_handler },
+  { "POST", "/admin/gc", registry_gc_handler },
   { NULL, "/*", root_handler },
 };
 
@@ -316,6 +316,8 @@ registry_create (const struct registry_opts *opts, struct registry **out,
         }
     }
   reg->max_manifest = cfg->max_manifest_bytes;
+  reg->gc_opts.delete_untagged = cfg->gc_delete_untagged;
+  reg->gc_opts.grace_seconds = cfg->gc_grace_seconds;
   so.cache_bytes = cfg->cache_bytes;
   so.upload_expire_seconds = cfg->upload_expire_seconds;
   so.max_manifest_bytes = cfg->max_manifest_bytes;
@@ -344,6 +346,8 @@ registry_create (const struct registry_opts *opts, struct registry **out,
       free (reg);
       return r;
     }
+  reg->gc_timer = registry_gc_timer_start (reg->storage, &reg->gc_opts,
+                                           cfg->gc_interval_seconds);
   *out = reg;
   return 0;
 }
@@ -361,6 +365,7 @@ registry_free (struct registry *reg)
     return;
   /* The server first: its threads use the storage until they are
    * joined.  */
+  registry_gc_timer_stop (reg->gc_timer);
   http_server_stop (reg->server);
   registry_storage_free (reg->storage);
   registry_auth_free (reg->own_auth);

@@ -16,7 +16,7 @@
  * "auth" (auth.h: htpasswd or the token service) is the hook; without
  * either, everyone may read and write.  GET /token is the token service
  * when the config runs one; the other paths outside /v2/ are the
- * gallery's (a 404 for now).
+ * gallery (gallery.h).
  */
 #ifndef BERTH_REGISTRY_REGISTRY_H
 #define BERTH_REGISTRY_REGISTRY_H

@@ -24,6 +24,13 @@ struct registry_storage
   pthread_mutex_t uploads_lock;
   struct registry_upload *uploads; /* a list: sessions are few */
   time_t last_sweep;
+
+  /* Garbage collection (gc.c). */
+  pthread_rwlock_t gc_lock;     /* writers that link: read; a delete: write */
+  pthread_mutex_t gc_run_lock;  /* one collection at a time */
+  pthread_mutex_t gc_note_lock; /* gc_noting, gc_noted */
+  bool gc_noting;
+  struct gc_strset *gc_noted; /* digests referenced since the mark began */
 };
 
 /* "blobs/sha256/ab/abcd..." (malloc'd). */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "registry/gc.h"
 #include "utils.h"
 
 /* --- Helpers ------------------------------------------------------------ */
@@ -218,6 +219,7 @@ registry_storage_open (const char *root,
   s->upload_expire
       = opts->upload_expire_seconds > 0 ? opts->upload_expire_seconds : 3600;
   pthread_mutex_init (&s->uploads_lock, NULL);
+  registry_gc_storage_init (s);
   if (storage_mkdirs (s, "blobs", err) < 0
       || storage_mkdirs (s, REPOS_DIR, err) < 0
       || storage_mkdirs (s, UPLOADS_DIR, err) < 0)
@@ -240,6 +242,7 @@ registry_storage_free (struct registry_storage *s)
   storage_uploads_free (s);
   registry_cache_free (s->cache);
   pthread_mutex_destroy (&s->uploads_lock);
+  registry_gc_storage_fini (s);
   if (s->root_fd >= 0)
     close (s->root_fd);
   free (s->root);
@@ -421,13 +424,23 @@ registry_storage_blob_mount (struct registry_storage *s, const char *name,
 {
   cleanup_free char *src = storage_link_path (from, "_layers", digest);
   cleanup_free char *dst = NULL, *blob = NULL;
+  int r;
 
   blob = storage_blob_path (digest);
+  /* Under the GC read lock, noted: a collection cannot remove the blob
+   * between the check and the link (gc.c).  */
+  registry_gc_read_lock (s);
   if (!storage_exists (s, src) || !storage_exists (s, blob))
-    return berth_make_error (err, ENOENT, "blob `%s` in `%s`", digest->str,
-                             from);
+    {
+      registry_gc_read_unlock (s);
+      return berth_make_error (err, ENOENT, "blob `%s` in `%s`", digest->str,
+                               from);
+    }
   dst = storage_link_path (name, "_layers", digest);
-  return storage_touch (s, dst, err);
+  r = storage_touch (s, dst, err);
+  registry_gc_note (s, digest);
+  registry_gc_read_unlock (s);
+  return r;
 }
 
 int

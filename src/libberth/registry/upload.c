@@ -17,6 +17,7 @@
 
 #include "json.h"
 #include "registry/digest.h"
+#include "registry/gc.h"
 #include "utils.h"
 
 /* Start writeback of received data every so often, so that the fsync at
@@ -483,6 +484,7 @@ registry_upload_commit (struct registry_storage *s, struct registry_upload *up,
   cleanup_free char *link = NULL;
   cleanup_close int fd = -1;
   struct registry_digest got;
+  bool synced;
   int r;
 
   r = open_data (s, up, O_RDONLY, err);
@@ -515,22 +517,39 @@ registry_upload_commit (struct registry_storage *s, struct registry_upload *up,
   /* Only verified content becomes visible, and only once it is on disk.
    * When the blob is there already (the same layer pushed twice, or two
    * pushes racing), the identical bytes need not be written again.  */
+  synced = !storage_exists (s, blob);
+  if (synced && fsync (fd) < 0) /* outside the lock, usually */
+    return berth_make_error (err, errno, "fsync `%s/%s`", s->root, data);
+  /* Under the GC read lock, noted, and with a fresh mtime (the grace
+   * period then protects the blob until its manifest comes): a
+   * collection cannot remove the blob found in place before it is
+   * linked (gc.c).  */
+  registry_gc_read_lock (s);
   if (!storage_exists (s, blob))
     {
-      if (fsync (fd) < 0)
-        return berth_make_error (err, errno, "fsync `%s/%s`", s->root, data);
+      if (!synced && fsync (fd) < 0)
+        {
+          r = berth_make_error (err, errno, "fsync `%s/%s`", s->root, data);
+          goto unlock;
+        }
       r = storage_mkdirs_parent (s, blob, err);
       if (r < 0)
-        return r;
+        goto unlock;
       if (renameat (s->root_fd, data, s->root_fd, blob) < 0)
-        return berth_make_error (err, errno, "rename to `%s/%s`", s->root,
-                                 blob);
+        {
+          r = berth_make_error (err, errno, "rename to `%s/%s`", s->root, blob);
+          goto unlock;
+        }
       r = storage_sync_parent (s, blob, err);
       if (r < 0)
-        return r;
+        goto unlock;
     }
+  utimensat (s->root_fd, blob, NULL, 0);
   link = storage_link_path (up->name, "_layers", digest);
   r = storage_touch (s, link, err);
+  registry_gc_note (s, digest);
+unlock:
+  registry_gc_read_unlock (s);
   if (r < 0)
     return r;
   pthread_mutex_lock (&s->uploads_lock);
