@@ -43,6 +43,8 @@ struct http_server
   http_log_fn log;
   void *log_data;
   const char *const *headers;
+  const char *tls_cert_pem; /* borrowed from the opts, see server.h */
+  const char *tls_key_pem;
   char address[INET6_ADDRSTRLEN + 16];
 };
 
@@ -819,14 +821,25 @@ start_daemon (struct http_server *s, unsigned flags,
               const struct sockaddr_storage *ss, unsigned threads, size_t pool,
               unsigned timeout, bool sigpipe_ignored)
 {
+  /* HTTPS adds its options through an array, so that one call serves
+   * both.  */
+  struct MHD_OptionItem tls[] = {
+    { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) s->tls_cert_pem },
+    { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) s->tls_key_pem },
+    { MHD_OPTION_END, 0, NULL },
+  };
+  if (s->tls_cert_pem == NULL)
+    tls[0].option = MHD_OPTION_END;
+  else
+    flags |= MHD_USE_TLS;
   /* The logger first, so that MHD logs nothing its own way.  */
   return MHD_start_daemon (
-      flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_logger, s, MHD_OPTION_SOCK_ADDR, ss, MHD_OPTION_URI_LOG_CALLBACK,
-      uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
-      MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      pool, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024,
+      flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_ARRAY, tls,
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_SOCK_ADDR, ss,
+      MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
+      completed_cb, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_TIMEOUT,
+      timeout, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024,
       MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int) sigpipe_ignored, MHD_OPTION_END);
 }
 
@@ -866,6 +879,14 @@ http_server_start (const struct http_server_opts *opts,
   s->log = opts->log;
   s->log_data = opts->log_data;
   s->headers = opts->headers;
+  if ((opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
+    {
+      free (s->routes);
+      free (s);
+      return berth_make_invalid (err, "TLS needs both a certificate and a key");
+    }
+  s->tls_cert_pem = opts->tls_cert_pem;
+  s->tls_key_pem = opts->tls_key_pem;
   timeout = opts->timeout_seconds ? opts->timeout_seconds : DEFAULT_TIMEOUT;
   /* MHD answers 431 itself when the headers overflow the pool.  */
   pool = s->max_header + BODY_BUFFER;

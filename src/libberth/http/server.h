@@ -99,7 +99,12 @@ struct http_server_opts
   uint64_t max_body_bytes;  /* 0: no limit; over it: 413 */
   size_t max_header_bytes;  /* 0: 64 KiB; over it: 431 */
   unsigned timeout_seconds; /* idle connections are closed; 0: 300 */
-  http_log_fn log;          /* may be NULL */
+  /* HTTPS: the PEM certificate (chain) and private key, both or neither;
+   * they must stay valid until http_server_stop().  Bodies are then sent
+   * through TLS instead of sendfile(). */
+  const char *tls_cert_pem;
+  const char *tls_key_pem;
+  http_log_fn log; /* may be NULL */
   void *log_data;
   /* NULL-terminated name, value, name, value... added to every response
    * (not copied: must outlive the server).  May be NULL. */

@@ -59,6 +59,8 @@ registry_config_release (struct registry_config *cfg)
   free (cfg->listen);
   free (cfg->root);
   free (cfg->log_level);
+  free (cfg->tls_certificate);
+  free (cfg->tls_key);
   memset (cfg, 0, sizeof (*cfg));
 }
 
@@ -270,15 +272,16 @@ registry_config_parse (struct registry_config *cfg, const char *data,
                        size_t len, const char *source, berth_error_t *err)
 {
   static const char *const keys[]
-      = { "listen",  "root",  "log_level", "threads", "limits",
-          "uploads", "cache", "auth",      "gc",      NULL };
+      = { "listen", "root", "log_level", "threads", "limits", "uploads",
+          "cache",  "auth", "gc",        "tls",     NULL };
+  static const char *const tls_keys[] = { "certificate", "key", NULL };
   static const char *const gc_keys[]
       = { "delete_untagged", "grace_seconds", "interval_seconds", NULL };
   static const char *const upload_keys[] = { "expire_seconds", NULL };
   static const char *const cache_keys[] = { "max_bytes", NULL };
   cleanup_json json_t *j = NULL;
   json_t *limits = NULL, *uploads = NULL, *cache = NULL, *auth = NULL;
-  json_t *gc = NULL;
+  json_t *gc = NULL, *tls = NULL;
   int64_t threads = -1;
   int r;
 
@@ -296,7 +299,15 @@ registry_config_parse (struct registry_config *cfg, const char *data,
       || (r = bjson_object (j, "", "uploads", &uploads, err)) < 0
       || (r = bjson_object (j, "", "cache", &cache, err)) < 0
       || (r = bjson_object (j, "", "auth", &auth, err)) < 0
-      || (r = bjson_object (j, "", "gc", &gc, err)) < 0)
+      || (r = bjson_object (j, "", "gc", &gc, err)) < 0
+      || (r = bjson_object (j, "", "tls", &tls, err)) < 0)
+    goto fail;
+  if (tls
+      && ((r = check_keys (tls, "tls", tls_keys, err)) < 0
+          || (r = required_string (tls, "tls", "certificate",
+                                   &cfg->tls_certificate, err))
+                 < 0
+          || (r = required_string (tls, "tls", "key", &cfg->tls_key, err)) < 0))
     goto fail;
   if (gc
       && ((r = check_keys (gc, "gc", gc_keys, err)) < 0

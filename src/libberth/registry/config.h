@@ -95,6 +95,9 @@ struct registry_config
   bool gc_delete_untagged;     /* also delete manifests no tag reaches */
   int64_t gc_grace_seconds;    /* blobs younger than this stay; 600 */
   int64_t gc_interval_seconds; /* run every so often; 0: only on request */
+  /* "tls": serve HTTPS with this PEM certificate (chain) and key. */
+  char *tls_certificate;
+  char *tls_key;
 };
 
 /* The defaults. */

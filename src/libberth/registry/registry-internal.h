@@ -20,6 +20,7 @@ struct registry
   uint64_t max_manifest;
   struct registry_gc_opts gc_opts;    /* the config's "gc" */
   struct registry_gc_timer *gc_timer; /* "gc.interval_seconds", or NULL */
+  char *tls_cert_pem, *tls_key_pem;   /* "tls", read at start */
 };
 
 /* A /v2/ request after routing: NAME is the validated repository (NULL

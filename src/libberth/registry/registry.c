@@ -338,11 +338,26 @@ registry_create (const struct registry_opts *opts, struct registry **out,
   ho.log = opts->log;
   ho.log_data = opts->log_data;
   ho.headers = default_headers;
-  r = http_server_start (&ho, &reg->server, err);
+  if (cfg->tls_certificate
+      && ((r = read_file (cfg->tls_certificate, 1 << 20, &reg->tls_cert_pem,
+                          NULL, err))
+              < 0
+          || (r
+              = read_file (cfg->tls_key, 1 << 20, &reg->tls_key_pem, NULL, err))
+                 < 0))
+    r = berth_error_wrap (err, "tls");
+  else
+    {
+      ho.tls_cert_pem = reg->tls_cert_pem;
+      ho.tls_key_pem = reg->tls_key_pem;
+      r = http_server_start (&ho, &reg->server, err);
+    }
   if (r < 0)
     {
       registry_storage_free (reg->storage);
       registry_auth_free (reg->own_auth);
+      free (reg->tls_cert_pem);
+      free (reg->tls_key_pem);
       free (reg);
       return r;
     }
@@ -369,5 +384,7 @@ registry_free (struct registry *reg)
   http_server_stop (reg->server);
   registry_storage_free (reg->storage);
   registry_auth_free (reg->own_auth);
+  free (reg->tls_cert_pem);
+  free (reg->tls_key_pem);
   free (reg);
 }

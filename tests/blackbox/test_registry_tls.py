@@ -1,0 +1,125 @@
+"""berth-registry over TLS with a configured certificate: HTTPS answers and
+verifies against the certificate, plain HTTP does not get through, skopeo
+pushes and inspects with certificate verification on, and a half-given
+TLS configuration is refused at start."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+pytest.register_assert_rewrite("registry_helpers")
+import registry_helpers as rh  # noqa: E402
+from registry_helpers import IS_DOCKER_REGISTRY  # noqa: E402
+
+pytestmark = pytest.mark.skipif(IS_DOCKER_REGISTRY,
+                                reason="berth-registry's own TLS config")
+
+
+@pytest.fixture
+def tls_registry():
+    top = tempfile.mkdtemp(prefix="berth-tls-")
+    proc = None
+    try:
+        cert, key = os.path.join(top, "cert.pem"), os.path.join(top, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True)
+        cfg = os.path.join(top, "config.json")
+        with open(cfg, "w") as f:
+            json.dump({"tls": {"certificate": cert, "key": key}}, f)
+        root = os.path.join(top, "root")
+        os.mkdir(root)
+        port = rh.free_port()
+        log = open(os.path.join(top, "log"), "w")
+        proc = subprocess.Popen(
+            [rh.registry_binary(), "--config", cfg, "--listen",
+             "127.0.0.1:%d" % port, "--root", root],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        ctx = ssl.create_default_context(cafile=cert)
+        deadline = time.time() + 20
+        while True:
+            try:
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx,
+                                                timeout=2)
+                c.request("GET", "/v2/")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, open(log.name).read()
+            assert time.time() < deadline, "TLS registry never answered"
+            time.sleep(0.05)
+        yield {"port": port, "cert": cert, "ctx": ctx, "top": top}
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_https_answers_and_verifies(tls_registry):
+    c = http.client.HTTPSConnection("127.0.0.1", tls_registry["port"],
+                                    context=tls_registry["ctx"], timeout=10)
+    c.request("GET", "/v2/")
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.getheader("Docker-Distribution-API-Version") == "registry/2.0"
+    # Without the certificate as a trust anchor the handshake fails.
+    with pytest.raises(ssl.SSLError):
+        c2 = http.client.HTTPSConnection(
+            "127.0.0.1", tls_registry["port"],
+            context=ssl.create_default_context(), timeout=10)
+        c2.request("GET", "/v2/")
+        c2.getresponse()
+
+
+def test_plain_http_gets_nothing(tls_registry):
+    c = http.client.HTTPConnection("127.0.0.1", tls_registry["port"],
+                                   timeout=5)
+    with pytest.raises((OSError, http.client.HTTPException)):
+        c.request("GET", "/v2/")
+        r = c.getresponse()
+        assert r.status != 200
+        r.read()
+        raise OSError("answered %d" % r.status)
+
+
+def test_skopeo_over_verified_tls(tls_registry, image):
+    certs = os.path.join(tls_registry["top"], "certs")
+    os.mkdir(certs)
+    shutil.copy(tls_registry["cert"], os.path.join(certs, "ca.crt"))
+    ref = "docker://127.0.0.1:%d/tls/busybox:latest" % tls_registry["port"]
+    subprocess.run(["skopeo", "copy", "-q", "--dest-cert-dir", certs,
+                    "oci:%s:latest" % os.path.join(image, "oci"), ref],
+                   check=True, timeout=120)
+    out = subprocess.run(["skopeo", "inspect", "--cert-dir", certs, ref],
+                         check=True, capture_output=True, text=True,
+                         timeout=60).stdout
+    assert json.loads(out)["Name"].endswith("/tls/busybox")
+
+
+def test_half_tls_config_is_refused(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"tls": {"certificate": "/nonexistent.pem"}}))
+    root = tmp_path / "root"
+    root.mkdir()
+    p = subprocess.run([rh.registry_binary(), "--config", str(cfg),
+                        "--listen", "127.0.0.1:0", "--root", str(root)],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert "tls" in p.stderr, p.stderr
