@@ -193,6 +193,30 @@ blob_delete (struct registry_req *rq, const struct registry_digest *d)
   http_header (rq->http, "Docker-Content-Digest", d->str);
 }
 
+/* A pull-through cache's repository (proxy.c): fetch a missing blob.
+ * True when answered (upstream failed).  */
+static bool
+proxy_blob (struct registry_req *rq, const struct registry_digest *d)
+{
+  const struct registry_proxy_config *p;
+  const char *up = NULL;
+  berth_error_t err = NULL;
+  uint64_t size;
+  int r;
+
+  p = registry_proxy_match (rq->reg, rq->name, &up);
+  if (p == NULL)
+    return false;
+  r = registry_storage_blob_stat (rq->reg->storage, rq->name, d, &size, &err);
+  berth_error_release (&err);
+  if (r != -ENOENT)
+    return false;
+  r = registry_proxy_fetch_blob (rq->reg, p, rq->name, up, d, &err);
+  if (r == 0)
+    return false;
+  return registry_proxy_answer_failure (rq->reg, rq->http, r, &err);
+}
+
 void
 registry_handle_blob (struct registry_req *rq)
 {
@@ -200,6 +224,9 @@ registry_handle_blob (struct registry_req *rq)
   struct registry_digest d;
 
   if (registry_parse_digest (rq->http, rq->ref, &d) < 0)
+    return;
+  if (rq->reg->n_proxies > 0 && strcmp (method, "DELETE") != 0
+      && proxy_blob (rq, &d))
     return;
   if (strcmp (method, "GET") == 0)
     blob_get (rq, &d);

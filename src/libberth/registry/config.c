@@ -52,6 +52,21 @@ auth_config_release (struct registry_auth_config *a)
   memset (a, 0, sizeof (*a));
 }
 
+static void
+proxies_release (struct registry_config *cfg)
+{
+  size_t i;
+
+  for (i = 0; i < cfg->n_proxies; i++)
+    {
+      free (cfg->proxies[i].prefix);
+      free (cfg->proxies[i].upstream);
+    }
+  free (cfg->proxies);
+  cfg->proxies = NULL;
+  cfg->n_proxies = 0;
+}
+
 void
 registry_config_release (struct registry_config *cfg)
 {
@@ -61,6 +76,7 @@ registry_config_release (struct registry_config *cfg)
   free (cfg->log_level);
   free (cfg->tls_certificate);
   free (cfg->tls_key);
+  proxies_release (cfg);
   memset (cfg, 0, sizeof (*cfg));
 }
 
@@ -247,6 +263,48 @@ parse_auth (struct registry_auth_config *a, json_t *auth, berth_error_t *err)
 }
 
 static int
+parse_proxies (struct registry_config *cfg, json_t *proxies, berth_error_t *err)
+{
+  static const char *const keys[]
+      = { "prefix", "upstream", "strip_prefix", "ttl_seconds", NULL };
+  size_t i;
+  json_t *e;
+
+  proxies_release (cfg);
+  cfg->proxies
+      = xmalloc0 ((json_array_size (proxies) + 1) * sizeof (*cfg->proxies));
+  json_array_foreach (proxies, i, e)
+  {
+    struct registry_proxy_config *x = &cfg->proxies[cfg->n_proxies++];
+    char path[32];
+    size_t n;
+    int r;
+
+    snprintf (path, sizeof (path), "proxy[%zu]", i);
+    if (!json_is_object (e))
+      return berth_make_invalid (err, "%s: expected an object", path);
+    x->ttl_seconds = 300;
+    if ((r = check_keys (e, path, keys, err)) < 0
+        || (r = required_string (e, path, "prefix", &x->prefix, err)) < 0
+        || (r = required_string (e, path, "upstream", &x->upstream, err)) < 0
+        || (r = bjson_bool (e, path, "strip_prefix", &x->strip_prefix, err)) < 0
+        || (r = bjson_int_range (e, path, "ttl_seconds", 0, INT32_MAX,
+                                 &x->ttl_seconds, err))
+               < 0)
+      return r;
+    if (strncmp (x->upstream, "http://", 7) != 0)
+      return berth_make_invalid (err, "%s.upstream: only http:// URLs", path);
+    n = strlen (x->upstream);
+    while (n > 7 && x->upstream[n - 1] == '/')
+      x->upstream[--n] = '\0';
+    if (x->strip_prefix && x->prefix[strlen (x->prefix) - 1] != '/')
+      return berth_make_invalid (
+          err, "%s.prefix: must end with / to be stripped", path);
+  }
+  return 0;
+}
+
+static int
 parse_limits (struct registry_config *cfg, json_t *limits, berth_error_t *err)
 {
   static const char *const keys[]
@@ -273,7 +331,7 @@ registry_config_parse (struct registry_config *cfg, const char *data,
 {
   static const char *const keys[]
       = { "listen", "root", "log_level", "threads", "limits", "uploads",
-          "cache",  "auth", "gc",        "tls",     NULL };
+          "cache",  "auth", "gc",        "tls",     "proxy",  NULL };
   static const char *const tls_keys[] = { "certificate", "key", NULL };
   static const char *const gc_keys[]
       = { "delete_untagged", "grace_seconds", "interval_seconds", NULL };
@@ -281,7 +339,7 @@ registry_config_parse (struct registry_config *cfg, const char *data,
   static const char *const cache_keys[] = { "max_bytes", NULL };
   cleanup_json json_t *j = NULL;
   json_t *limits = NULL, *uploads = NULL, *cache = NULL, *auth = NULL;
-  json_t *gc = NULL, *tls = NULL;
+  json_t *gc = NULL, *tls = NULL, *proxy = NULL;
   int64_t threads = -1;
   int r;
 
@@ -300,7 +358,10 @@ registry_config_parse (struct registry_config *cfg, const char *data,
       || (r = bjson_object (j, "", "cache", &cache, err)) < 0
       || (r = bjson_object (j, "", "auth", &auth, err)) < 0
       || (r = bjson_object (j, "", "gc", &gc, err)) < 0
-      || (r = bjson_object (j, "", "tls", &tls, err)) < 0)
+      || (r = bjson_object (j, "", "tls", &tls, err)) < 0
+      || (r = bjson_array (j, "", "proxy", &proxy, err)) < 0)
+    goto fail;
+  if (proxy && (r = parse_proxies (cfg, proxy, err)) < 0)
     goto fail;
   if (tls
       && ((r = check_keys (tls, "tls", tls_keys, err)) < 0

@@ -13,7 +13,9 @@
  *     "gc": { "delete_untagged": false, "grace_seconds": 600,
  *             "interval_seconds": 0 },
  *     "auth": { "anonymous_pull": false,
- *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } }
+ *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } },
+ *     "proxy": [ { "prefix": "mirror/", "upstream": "http://HOST:PORT",
+ *                  "strip_prefix": true, "ttl_seconds": 300 } ]
  *   }
  *
  * or, for the built-in token service (Docker's token spec),
@@ -79,6 +81,18 @@ struct registry_auth_config
   size_t n_acl;
 };
 
+/* A pull-through cache (proxy.h): repositories whose name starts with
+ * PREFIX are read-only mirrors of UPSTREAM (plain http:// only), under
+ * the name without PREFIX when STRIP_PREFIX.  Tags fetched from upstream
+ * are checked again after TTL_SECONDS (0: on every pull). */
+struct registry_proxy_config
+{
+  char *prefix;
+  char *upstream;
+  bool strip_prefix;
+  int64_t ttl_seconds;
+};
+
 struct registry_config
 {
   char *listen;
@@ -98,6 +112,9 @@ struct registry_config
   /* "tls": serve HTTPS with this PEM certificate (chain) and key. */
   char *tls_certificate;
   char *tls_key;
+  /* "proxy": pull-through caches, the first matching prefix wins. */
+  struct registry_proxy_config *proxies;
+  size_t n_proxies;
 };
 
 /* The defaults. */

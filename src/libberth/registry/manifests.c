@@ -47,6 +47,61 @@ manifest_unknown (struct registry_req *rq)
                     json_pack ("{s:s}", "reference", rq->ref));
 }
 
+/* A pull-through cache's repository (proxy.c): fetch on a miss, check a
+ * tag again after its TTL.  R and *MD are the local answer; returns the
+ * new one, or 1 when answered.  */
+static int
+proxy_manifest (struct registry_req *rq, bool is_digest,
+                const struct registry_digest *d, int r,
+                struct registry_manifest_data *md, berth_error_t *err)
+{
+  const struct registry_proxy_config *p;
+  const char *accept = http_request_header (rq->http, "Accept");
+  const char *up = NULL;
+  berth_error_t e2 = NULL;
+  int fr;
+
+  p = registry_proxy_match (rq->reg, rq->name, &up);
+  if (p == NULL || (r < 0 && r != -ENOENT))
+    return r;
+  if (r == 0)
+    {
+      if (is_digest || registry_proxy_tag_fresh (rq->reg, p, rq->name, rq->ref))
+        return 0;
+      fr = registry_proxy_revalidate (rq->reg, p, rq->name, up, rq->ref,
+                                      &md->digest, accept, &e2);
+      if (fr == 1)
+        fr = registry_proxy_fetch_manifest (rq->reg, p, rq->name, up, rq->ref,
+                                            NULL, accept, &e2);
+      else if (fr == 0)
+        return 0;
+      if (fr < 0)
+        {
+          /* Upstream unreachable or wrong: the local copy still serves. */
+          http_server_log (rq->reg->server, HTTP_LOG_WARN,
+                           "%s: revalidating %s:%s: %s", "proxy", rq->name,
+                           rq->ref, e2 && e2->msg ? e2->msg : "failed");
+          berth_error_release (&e2);
+          return 0;
+        }
+      registry_manifest_data_release (md);
+    }
+  else
+    {
+      berth_error_release (err);
+      fr = registry_proxy_fetch_manifest (rq->reg, p, rq->name, up, rq->ref,
+                                          is_digest ? d : NULL, accept, &e2);
+      if (fr < 0)
+        {
+          if (registry_proxy_answer_failure (rq->reg, rq->http, fr, &e2))
+            return 1;
+          return -ENOENT;
+        }
+    }
+  return registry_storage_manifest_get (rq->reg->storage, rq->name,
+                                        is_digest ? NULL : rq->ref, d, md, err);
+}
+
 static void
 manifest_get (struct registry_req *rq)
 {
@@ -61,6 +116,12 @@ manifest_get (struct registry_req *rq)
     return;
   r = registry_storage_manifest_get (rq->reg->storage, rq->name,
                                      is_digest ? NULL : rq->ref, &d, &md, &err);
+  if (rq->reg->n_proxies > 0)
+    {
+      r = proxy_manifest (rq, is_digest, &d, r, &md, &err);
+      if (r == 1)
+        return;
+    }
   if (r == -ENOENT)
     {
       berth_error_release (&err);

@@ -4,8 +4,10 @@
 #define BERTH_REGISTRY_INTERNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "http/server.h"
+#include "registry/config.h"
 #include "registry/gc.h"
 #include "registry/registry.h"
 #include "registry/storage.h"
@@ -21,6 +23,11 @@ struct registry
   struct registry_gc_opts gc_opts;    /* the config's "gc" */
   struct registry_gc_timer *gc_timer; /* "gc.interval_seconds", or NULL */
   char *tls_cert_pem, *tls_key_pem;   /* "tls", read at start */
+  /* "proxy": pull-through caches (proxy.c) */
+  struct registry_proxy_config *proxies;
+  size_t n_proxies;
+  pthread_mutex_t proxy_lock;
+  json_t *tag_times; /* "name:tag" -> when fetched from upstream */
 };
 
 /* A /v2/ request after routing: NAME is the validated repository (NULL
@@ -72,6 +79,49 @@ void registry_internal_error (struct registry *reg, struct http_request *req,
 /* The auth hook for NAME (see registry.h): 0 to go on. */
 int registry_authorize (struct registry *reg, struct http_request *req,
                         const char *name, enum registry_action action);
+
+/* --- The pull-through cache (proxy.c) ---------------------------------
+ * Fetches return 0 once the object is stored locally, -ENOENT when
+ * upstream does not have it, -EBADMSG when upstream's bytes do not match
+ * the digest (nothing stored), another negative errno when upstream could
+ * not be asked. */
+void registry_proxy_init (struct registry *reg,
+                          const struct registry_config *cfg);
+void registry_proxy_release (struct registry *reg);
+/* The proxy NAME belongs to, with its name upstream, or NULL. */
+const struct registry_proxy_config *
+registry_proxy_match (struct registry *reg, const char *name,
+                      const char **upstream_name);
+/* TAG of NAME was fetched less than the TTL ago. */
+bool registry_proxy_tag_fresh (struct registry *reg,
+                               const struct registry_proxy_config *p,
+                               const char *name, const char *tag);
+/* Ask upstream (HEAD) whether TAG still names HAVE: 0 (and fresh again),
+ * 1 when not, negative when upstream could not be asked. */
+int registry_proxy_revalidate (struct registry *reg,
+                               const struct registry_proxy_config *p,
+                               const char *name, const char *upstream_name,
+                               const char *tag,
+                               const struct registry_digest *have,
+                               const char *accept, berth_error_t *err);
+/* Fetch manifest REF (a tag, or the digest WANT) into NAME. */
+int registry_proxy_fetch_manifest (struct registry *reg,
+                                   const struct registry_proxy_config *p,
+                                   const char *name, const char *upstream_name,
+                                   const char *ref,
+                                   const struct registry_digest *want,
+                                   const char *accept, berth_error_t *err);
+/* Fetch blob D into NAME. */
+int registry_proxy_fetch_blob (struct registry *reg,
+                               const struct registry_proxy_config *p,
+                               const char *name, const char *upstream_name,
+                               const struct registry_digest *d,
+                               berth_error_t *err);
+/* Answer a failed fetch (R, *ERR): 404 is left to the caller (returns
+ * false), anything else is answered (true). */
+bool registry_proxy_answer_failure (struct registry *reg,
+                                    struct http_request *req, int r,
+                                    berth_error_t *err);
 
 /* The handlers, by area. */
 void registry_handle_base (struct registry_req *rq);

@@ -247,6 +247,18 @@ v2_handler (struct http_request *req, void *data)
     }
   if (registry_authorize (rq.reg, req, name, action_of (method)) < 0)
     return;
+  if (action_of (method) == REGISTRY_PUSH && rq.reg->n_proxies > 0)
+    {
+      const char *up;
+      if (registry_proxy_match (rq.reg, name, &up))
+        {
+          registry_error (req, 405, E_UNSUPPORTED,
+                          "read-only mirror: pushes go to the upstream "
+                          "registry",
+                          json_pack ("{s:s}", "name", name));
+          return;
+        }
+    }
   rq.name = name;
   rq.ref = ref;
   endpoints[kind].handler (&rq);
@@ -316,6 +328,7 @@ registry_create (const struct registry_opts *opts, struct registry **out,
         }
     }
   reg->max_manifest = cfg->max_manifest_bytes;
+  registry_proxy_init (reg, cfg);
   reg->gc_opts.delete_untagged = cfg->gc_delete_untagged;
   reg->gc_opts.grace_seconds = cfg->gc_grace_seconds;
   so.cache_bytes = cfg->cache_bytes;
@@ -325,6 +338,7 @@ registry_create (const struct registry_opts *opts, struct registry **out,
   if (r < 0)
     {
       registry_auth_free (reg->own_auth);
+      registry_proxy_release (reg);
       free (reg);
       return r;
     }
@@ -358,6 +372,7 @@ registry_create (const struct registry_opts *opts, struct registry **out,
       registry_auth_free (reg->own_auth);
       free (reg->tls_cert_pem);
       free (reg->tls_key_pem);
+      registry_proxy_release (reg);
       free (reg);
       return r;
     }
@@ -386,5 +401,6 @@ registry_free (struct registry *reg)
   registry_auth_free (reg->own_auth);
   free (reg->tls_cert_pem);
   free (reg->tls_key_pem);
+  registry_proxy_release (reg);
   free (reg);
 }
