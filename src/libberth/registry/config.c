@@ -292,10 +292,12 @@ parse_proxies (struct registry_config *cfg, json_t *proxies, berth_error_t *err)
                                  &x->ttl_seconds, err))
                < 0)
       return r;
-    if (strncmp (x->upstream, "http://", 7) != 0)
-      return berth_make_invalid (err, "%s.upstream: only http:// URLs", path);
+    if (strncmp (x->upstream, "http://", 7) != 0
+        && strncmp (x->upstream, "https://", 8) != 0)
+      return berth_make_invalid (
+          err, "%s.upstream: only http:// or https:// URLs", path);
     n = strlen (x->upstream);
-    while (n > 7 && x->upstream[n - 1] == '/')
+    while (n > 8 && x->upstream[n - 1] == '/')
       x->upstream[--n] = '\0';
     if (x->strip_prefix && x->prefix[strlen (x->prefix) - 1] != '/')
       return berth_make_invalid (

@@ -1,22 +1,19 @@
 /* proxy.c - the pull-through cache: repositories whose name starts with a
  * configured prefix mirror an upstream registry (config.h "proxy").
  *
- * A miss fetches from upstream with a minimal HTTP/1.1 client over a plain
- * socket (http:// only, no auth, Content-Length bodies only: no libcurl
- * headers on the build machine), checks the digest, and stores what came
- * as a push would, except that a manifest's blobs are not required: they
- * are fetched when pulled.  Tags remember when they were fetched (in
- * memory): after the TTL, a pull asks upstream (HEAD) whether the tag still
- * names the same manifest; an unreachable upstream serves the local copy.
+ * A miss fetches from upstream with libcurl (http:// or https://, no auth),
+ * checks the digest, and stores what came as a push would, except that a
+ * manifest's blobs are not required: they are fetched when pulled.  Tags
+ * remember when they were fetched (in memory): after the TTL, a pull asks
+ * upstream (HEAD) whether the tag still names the same manifest; an unreachable
+ * upstream serves the local copy.
  */
+#include <curl/curl.h>
 #include <errno.h>
-#include <netdb.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "registry/digest.h"
 #include "registry/gc.h"
@@ -25,7 +22,6 @@
 #include "utils.h"
 
 #define UPSTREAM_TIMEOUT_S 30
-#define MAX_HEAD_BYTES (64 << 10)
 
 /* --- Configuration ------------------------------------------------------ */
 
@@ -82,255 +78,201 @@ registry_proxy_match (struct registry *reg, const char *name,
   return NULL;
 }
 
-/* --- A minimal HTTP/1.1 client ------------------------------------------ */
+/* --- The upstream client (libcurl) ------------------------------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init_once (void)
+{
+  curl_global_init (CURL_GLOBAL_DEFAULT);
+}
+
+struct upstream;
+typedef int (*upstream_sink_fn) (struct upstream *u, const char *buf, size_t n,
+                                 berth_error_t *err);
 
 struct upstream
 {
-  int fd;
-  unsigned status;
-  char *head;             /* the status line and headers, NUL-terminated */
-  int64_t content_length; /* -1: unknown */
-  char *rest;             /* body bytes read with the headers */
-  size_t rest_len, rest_off;
+  unsigned status;                  /* of the last answer's status line */
+  char ct[160];                     /* Content-Type, "" if none */
+  char dcd[REGISTRY_DIGEST_STRLEN]; /* Docker-Content-Digest, "" if none */
+  upstream_sink_fn sink; /* gets the body of a 200 answer; NULL: dropped */
+  int sink_r;            /* < 0: the sink failed (sink_err) */
+  berth_error_t sink_err;
+  /* For upstream_body_sink: the whole body, at most max bytes. */
+  char *body;
+  size_t len, alloc;
+  uint64_t max;
+  /* For the blob sink. */
+  struct registry *reg;
+  const char *name;
+  const struct registry_digest *digest;
+  struct registry_upload *up;
 };
 
-static void
-upstream_close (struct upstream *u)
+/* Copy the value of header line LINE (LEN bytes) into BUF if it is NAME. */
+static bool
+header_value (const char *line, size_t len, const char *name, char *buf,
+              size_t size)
 {
-  if (u->fd >= 0)
-    close (u->fd);
-  free (u->head);
-  memset (u, 0, sizeof (*u));
-  u->fd = -1;
+  size_t n = strlen (name), vlen;
+  const char *v;
+
+  if (len <= n || strncasecmp (line, name, n) != 0 || line[n] != ':')
+    return false;
+  v = line + n + 1;
+  vlen = len - n - 1;
+  while (vlen > 0 && (*v == ' ' || *v == '\t'))
+    v++, vlen--;
+  while (vlen > 0
+         && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t' || v[vlen - 1] == '\r'
+             || v[vlen - 1] == '\n'))
+    vlen--;
+  if (vlen >= size)
+    vlen = size - 1;
+  memcpy (buf, v, vlen);
+  buf[vlen] = '\0';
+  return true;
 }
 
-/* The value of header NAME of U (into BUF), or NULL. */
-static const char *
-upstream_header (struct upstream *u, const char *name, char *buf, size_t size)
+static size_t
+upstream_header_cb (char *line, size_t size, size_t nitems, void *data)
 {
-  size_t n = strlen (name);
-  const char *p = strstr (u->head, "\r\n");
+  struct upstream *u = data;
+  size_t len = size * nitems;
 
-  while (p && p[2] != '\0')
+  if (len > 5 && strncmp (line, "HTTP/", 5) == 0)
     {
-      const char *line = p + 2, *end = strstr (line, "\r\n");
-      if (end == NULL)
-        break;
-      if ((size_t) (end - line) > n && strncasecmp (line, name, n) == 0
-          && line[n] == ':')
-        {
-          const char *v = line + n + 1;
-          size_t len;
-          while (*v == ' ' || *v == '\t')
-            v++;
-          len = (size_t) (end - v);
-          while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-            len--;
-          if (len >= size)
-            len = size - 1;
-          memcpy (buf, v, len);
-          buf[len] = '\0';
-          return buf;
-        }
-      p = end;
+      /* A new answer (after a 1xx, say): forget the previous one. */
+      const char *sp = memchr (line, ' ', len);
+      u->status = sp ? (unsigned) strtoul (sp + 1, NULL, 10) : 0;
+      u->ct[0] = '\0';
+      u->dcd[0] = '\0';
+      return len;
     }
-  return NULL;
+  if (!header_value (line, len, "Content-Type", u->ct, sizeof (u->ct)))
+    header_value (line, len, "Docker-Content-Digest", u->dcd, sizeof (u->dcd));
+  return len;
 }
 
+static size_t
+upstream_write_cb (char *buf, size_t size, size_t nmemb, void *data)
+{
+  struct upstream *u = data;
+  size_t n = size * nmemb;
+
+  if (u->status != 200 || u->sink == NULL)
+    return n;
+  u->sink_r = u->sink (u, buf, n, &u->sink_err);
+  return u->sink_r < 0 ? 0 : n;
+}
+
+/* Keeps the whole body in U->body. */
 static int
-upstream_connect (const char *hostport, int *out, berth_error_t *err)
+upstream_body_sink (struct upstream *u, const char *buf, size_t n,
+                    berth_error_t *err)
 {
-  char host[256], *colon;
-  const char *port = "80";
-  struct addrinfo hints = { 0 }, *res = NULL, *ai;
-  struct timeval tv = { UPSTREAM_TIMEOUT_S, 0 };
-  int fd = -1, r;
-
-  snprintf (host, sizeof (host), "%s", hostport);
-  colon = strrchr (host, ':');
-  if (colon && strchr (colon, ']') == NULL)
+  if ((uint64_t) (u->len + n) > u->max)
+    return berth_make_error (err, EFBIG, "upstream: manifest too large");
+  if (u->len + n > u->alloc)
     {
-      *colon = '\0';
-      port = colon + 1;
+      while (u->len + n > u->alloc)
+        u->alloc = u->alloc ? u->alloc * 2 : 4096;
+      u->body = xrealloc (u->body, u->alloc);
     }
-  if (host[0] == '[')
-    {
-      size_t n = strlen (host);
-      memmove (host, host + 1, n);
-      if (n >= 2 && host[n - 2] == ']')
-        host[n - 2] = '\0';
-    }
-  hints.ai_socktype = SOCK_STREAM;
-  r = getaddrinfo (host, port, &hints, &res);
-  if (r != 0)
-    return berth_make_error (err, EHOSTUNREACH, "upstream %s: %s", hostport,
-                             gai_strerror (r));
-  for (ai = res; ai; ai = ai->ai_next)
-    {
-      fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                   ai->ai_protocol);
-      if (fd < 0)
-        continue;
-      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof (tv));
-      setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof (tv));
-      if (connect (fd, ai->ai_addr, ai->ai_addrlen) == 0)
-        break;
-      close (fd);
-      fd = -1;
-    }
-  freeaddrinfo (res);
-  if (fd < 0)
-    return berth_make_error (err, ECONNREFUSED, "upstream %s", hostport);
-  *out = fd;
+  memcpy (u->body + u->len, buf, n);
+  u->len += n;
   return 0;
 }
 
-/* METHOD UPSTREAM-URL/v2/NAME/KIND/REF, and read the answer's head. */
+/* METHOD UPSTREAM-URL/v2/NAME/KIND/REF; a 200 answer's body goes to
+ * U->sink.  Fails only when no complete answer came (or the sink failed). */
 static int
 upstream_request (const struct registry_proxy_config *p, const char *method,
                   const char *name, const char *kind, const char *ref,
                   const char *accept, struct upstream *u, berth_error_t *err)
 {
-  const char *hostport = p->upstream + 7; /* after http:// */
-  const char *base = strchr (hostport, '/');
-  cleanup_free char *host = NULL, *request = NULL;
-  size_t len = 0, alloc = 8192;
-  char *end = NULL, cl[32];
-  int r;
+  cleanup_free char *url = NULL, *accept_h = NULL;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  struct curl_slist *headers = NULL;
+  CURLcode res;
+  CURL *c;
+  int r = 0;
 
-  memset (u, 0, sizeof (*u));
-  u->fd = -1;
-  host = base ? xstrndup (hostport, (size_t) (base - hostport))
-              : xstrdup (hostport);
-  xasprintf (&request,
-             "%s %s/v2/%s/%s/%s HTTP/1.1\r\nHost: %s\r\n"
-             "User-Agent: berth-registry\r\n%s%s%sConnection: close\r\n\r\n",
-             method, base ? base : "", name, kind, ref, host,
-             accept ? "Accept: " : "", accept ? accept : "",
-             accept ? "\r\n" : "");
-  if ((r = upstream_connect (host, &u->fd, err)) < 0)
-    return r;
-  if (safe_write_all (u->fd, request, strlen (request)) < 0)
+  pthread_once (&curl_once, curl_init_once);
+  u->status = 0;
+  u->ct[0] = '\0';
+  u->dcd[0] = '\0';
+  u->sink_r = 0;
+  u->sink_err = NULL;
+  xasprintf (&url, "%s/v2/%s/%s/%s", p->upstream, name, kind, ref);
+  c = curl_easy_init ();
+  if (c == NULL)
+    return berth_make_error (err, ENOMEM, "upstream: curl_easy_init");
+  if (accept)
     {
-      r = berth_make_error (err, errno, "upstream %s: send", host);
-      upstream_close (u);
-      return r;
+      xasprintf (&accept_h, "Accept: %s", accept);
+      headers = curl_slist_append (headers, accept_h);
     }
-  u->head = xmalloc (alloc + 1);
-  while (end == NULL)
+  curl_easy_setopt (c, CURLOPT_URL, url);
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* Registries commonly redirect blob GETs to their storage; the digest
+   * check makes wherever the bytes come from safe.  */
+  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt (c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (c, CURLOPT_USERAGENT, "berth-registry");
+  curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, (long) UPSTREAM_TIMEOUT_S);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, (long) UPSTREAM_TIMEOUT_S);
+  curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, upstream_header_cb);
+  curl_easy_setopt (c, CURLOPT_HEADERDATA, u);
+  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, upstream_write_cb);
+  curl_easy_setopt (c, CURLOPT_WRITEDATA, u);
+  if (headers)
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+  if (strcmp (method, "HEAD") == 0)
+    curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
+  res = curl_easy_perform (c);
+  if (u->sink_r < 0)
     {
-      ssize_t n;
-      if (len == alloc)
+      r = u->sink_r;
+      if (err)
+        *err = u->sink_err;
+      else
+        berth_error_release (&u->sink_err);
+      u->sink_err = NULL;
+    }
+  else if (res != CURLE_OK)
+    {
+      int e;
+      switch (res)
         {
-          if (alloc >= MAX_HEAD_BYTES)
-            {
-              upstream_close (u);
-              return berth_make_error (err, EPROTO,
-                                       "upstream %s: headers too large", host);
-            }
-          alloc *= 2;
-          u->head = xrealloc (u->head, alloc + 1);
+        case CURLE_COULDNT_RESOLVE_HOST:
+          e = EHOSTUNREACH;
+          break;
+        case CURLE_COULDNT_CONNECT:
+          e = ECONNREFUSED;
+          break;
+        case CURLE_OPERATION_TIMEDOUT:
+          e = ETIMEDOUT;
+          break;
+        default:
+          e = EPROTO;
+          break;
         }
-      n = read (u->fd, u->head + len, alloc - len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          r = berth_make_error (err, n < 0 ? errno : EPROTO,
-                                "upstream %s: no answer", host);
-          upstream_close (u);
-          return r;
-        }
-      len += (size_t) n;
-      u->head[len] = '\0';
-      end = strstr (u->head, "\r\n\r\n");
+      if (res == CURLE_PARTIAL_FILE)
+        r = berth_make_error (err, e, "upstream: truncated answer");
+      else
+        r = berth_make_error (err, e, "upstream %s: %s", p->upstream,
+                              errbuf[0] ? errbuf : curl_easy_strerror (res));
     }
-  if (strncmp (u->head, "HTTP/1.", 7) != 0 || strlen (u->head) < 12)
-    {
-      upstream_close (u);
-      return berth_make_error (err, EPROTO, "upstream %s: not HTTP", host);
-    }
-  u->status = (unsigned) strtoul (u->head + 9, NULL, 10);
-  /* The body bytes that came with the head stay after it in the buffer. */
-  end[2] = '\0';
-  u->rest = end + 4;
-  u->rest_len = (size_t) (u->head + len - u->rest);
-  u->content_length = -1;
-  if (upstream_header (u, "Transfer-Encoding", cl, sizeof (cl))
-      && strcasecmp (cl, "identity") != 0)
-    {
-      upstream_close (u);
-      return berth_make_error (err, EPROTO,
-                               "upstream %s: chunked answers are not "
-                               "supported",
-                               host);
-    }
-  if (upstream_header (u, "Content-Length", cl, sizeof (cl))
-      && parse_int64 (cl, &u->content_length) < 0)
-    u->content_length = -1;
-  return 0;
-}
-
-/* Up to SIZE body bytes; 0 at the end. */
-static ssize_t
-upstream_read (struct upstream *u, void *buf, size_t size)
-{
-  ssize_t n;
-
-  if (u->rest_off < u->rest_len)
-    {
-      size_t k = u->rest_len - u->rest_off;
-      if (k > size)
-        k = size;
-      memcpy (buf, u->rest + u->rest_off, k);
-      u->rest_off += k;
-      return (ssize_t) k;
-    }
-  do
-    n = read (u->fd, buf, size);
-  while (n < 0 && errno == EINTR);
-  return n;
-}
-
-/* The whole body (at most MAX bytes, and exactly Content-Length). */
-static int
-upstream_body (struct upstream *u, uint64_t max, char **out, size_t *out_len,
-               berth_error_t *err)
-{
-  size_t len = 0, alloc = 4096;
-  char *buf = xmalloc (alloc);
-
-  for (;;)
-    {
-      ssize_t n;
-      if (len == alloc)
-        {
-          alloc *= 2;
-          buf = xrealloc (buf, alloc);
-        }
-      n = upstream_read (u, buf + len, alloc - len);
-      if (n < 0)
-        {
-          free (buf);
-          return berth_make_error (err, errno, "upstream: read");
-        }
-      if (n == 0)
-        break;
-      len += (size_t) n;
-      if (len > max)
-        {
-          free (buf);
-          return berth_make_error (err, EFBIG, "upstream: manifest too large");
-        }
-    }
-  if (u->content_length >= 0 && (uint64_t) u->content_length != len)
-    {
-      free (buf);
-      return berth_make_error (err, EPROTO, "upstream: truncated answer");
-    }
-  *out = buf;
-  *out_len = len;
-  return 0;
+  curl_easy_cleanup (c);
+  curl_slist_free_all (headers);
+  return r;
 }
 
 /* --- Tags' freshness ---------------------------------------------------- */
@@ -377,23 +319,18 @@ registry_proxy_revalidate (struct registry *reg,
                            const char *tag, const struct registry_digest *have,
                            const char *accept, berth_error_t *err)
 {
-  struct upstream u;
-  char dcd[REGISTRY_DIGEST_STRLEN];
+  struct upstream u = { 0 };
   int r;
 
   r = upstream_request (p, "HEAD", upstream_name, "manifests", tag, accept, &u,
                         err);
   if (r < 0)
     return r;
-  if (u.status == 200
-      && upstream_header (&u, "Docker-Content-Digest", dcd, sizeof (dcd))
-      && strcmp (dcd, have->str) == 0)
+  if (u.status == 200 && u.dcd[0] && strcmp (u.dcd, have->str) == 0)
     {
-      upstream_close (&u);
       tag_fetched (reg, name, tag);
       return 0;
     }
-  upstream_close (&u);
   return 1; /* changed, gone, or unknown: fetch it */
 }
 
@@ -409,37 +346,30 @@ registry_proxy_fetch_manifest (struct registry *reg,
 {
   cleanup_manifest struct registry_manifest *m = NULL;
   cleanup_free char *body = NULL;
-  char dcd[REGISTRY_DIGEST_STRLEN], ct[160];
+  const char *ct, *dcd;
   struct registry_digest d, claimed;
-  struct upstream u;
+  struct upstream u = { 0 };
   char *tags[2] = { NULL, NULL };
   size_t len = 0, i;
   int r;
 
+  u.sink = upstream_body_sink;
+  u.max = reg->max_manifest;
   r = upstream_request (p, "GET", upstream_name, "manifests", ref, accept, &u,
                         err);
+  body = u.body;
+  len = u.len;
   if (r < 0)
     return r;
   if (u.status == 404)
-    {
-      upstream_close (&u);
-      return berth_make_error (err, ENOENT, "upstream: manifest unknown");
-    }
+    return berth_make_error (err, ENOENT, "upstream: manifest unknown");
   if (u.status != 200)
-    {
-      r = berth_make_error (err, EPROTO, "upstream: GET manifest %s: %u", ref,
-                            u.status);
-      upstream_close (&u);
-      return r;
-    }
-  if (upstream_header (&u, "Content-Type", ct, sizeof (ct)) == NULL)
-    ct[0] = '\0';
-  if (upstream_header (&u, "Docker-Content-Digest", dcd, sizeof (dcd)) == NULL)
-    dcd[0] = '\0';
-  r = upstream_body (&u, reg->max_manifest, &body, &len, err);
-  upstream_close (&u);
-  if (r < 0)
-    return r;
+    return berth_make_error (err, EPROTO, "upstream: GET manifest %s: %u", ref,
+                             u.status);
+  if (body == NULL)
+    body = xmalloc (1);
+  ct = u.ct;
+  dcd = u.dcd;
   registry_digest_buffer (want ? want->alg : REGISTRY_SHA256, body, len, &d);
   if (want && strcmp (d.str, want->str) != 0)
     return berth_make_error (err, EBADMSG, "upstream sent manifest %s for %s",
@@ -483,65 +413,78 @@ registry_proxy_fetch_manifest (struct registry *reg,
 
 /* --- Blobs -------------------------------------------------------------- */
 
+/* Starts the upload session of U's blob. */
+static int
+blob_upload_open (struct upstream *u, berth_error_t *err)
+{
+  int r;
+
+  r = registry_upload_start (u->reg->storage, u->name, u->digest->alg, &u->up,
+                             err);
+  if (r == 0)
+    r = registry_upload_begin (u->reg->storage, u->up, err);
+  if (r < 0)
+    {
+      registry_upload_release (u->reg->storage, u->up);
+      u->up = NULL;
+    }
+  return r;
+}
+
+/* Streams a blob's body into its upload session (hashed as written). */
+static int
+upstream_blob_sink (struct upstream *u, const char *buf, size_t n,
+                    berth_error_t *err)
+{
+  int r;
+
+  if (u->up == NULL && (r = blob_upload_open (u, err)) < 0)
+    return r;
+  return registry_upload_write (u->up, buf, n, err);
+}
+
 int
 registry_proxy_fetch_blob (struct registry *reg,
                            const struct registry_proxy_config *p,
                            const char *name, const char *upstream_name,
                            const struct registry_digest *d, berth_error_t *err)
 {
-  struct registry_upload *up = NULL;
-  struct upstream u;
-  uint64_t got = 0;
-  char buf[65536];
+  struct registry_upload *up;
+  struct upstream u = { 0 };
+  bool opened = false;
   int r;
 
+  u.sink = upstream_blob_sink;
+  u.reg = reg;
+  u.name = name;
+  u.digest = d;
   r = upstream_request (p, "GET", upstream_name, "blobs", d->str, NULL, &u,
                         err);
-  if (r < 0)
-    return r;
-  if (u.status != 200)
+  if (r == 0 && u.status != 200)
+    r = u.status == 404
+            ? berth_make_error (err, ENOENT, "upstream: blob unknown")
+            : berth_make_error (err, EPROTO, "upstream: GET blob %s: %u",
+                                d->str, u.status);
+  opened = u.up != NULL;
+  if (r == 0 && !opened)
     {
-      r = u.status == 404
-              ? berth_make_error (err, ENOENT, "upstream: blob unknown")
-              : berth_make_error (err, EPROTO, "upstream: GET blob %s: %u",
-                                  d->str, u.status);
-      upstream_close (&u);
-      return r;
+      /* An empty body: no write came. */
+      if ((r = blob_upload_open (&u, err)) < 0)
+        return r;
+      opened = true;
     }
-  r = registry_upload_start (reg->storage, name, d->alg, &up, err);
-  if (r == 0)
-    r = registry_upload_begin (reg->storage, up, err);
-  if (r < 0)
-    {
-      registry_upload_release (reg->storage, up);
-      upstream_close (&u);
-      return r;
-    }
-  for (;;)
-    {
-      ssize_t n = upstream_read (&u, buf, sizeof (buf));
-      if (n < 0)
-        {
-          r = berth_make_error (err, errno, "upstream: read");
-          break;
-        }
-      if (n == 0)
-        break;
-      got += (uint64_t) n;
-      if ((r = registry_upload_write (up, buf, (size_t) n, err)) < 0)
-        break;
-    }
-  if (r == 0 && u.content_length >= 0 && got != (uint64_t) u.content_length)
-    r = berth_make_error (err, EPROTO, "upstream: truncated blob");
+  up = u.up;
   if (r == 0)
     r = registry_upload_flush (up, err);
-  upstream_close (&u);
   if (r < 0)
     {
-      registry_upload_rollback (up);
-      registry_upload_end (up);
-      registry_upload_cancel (reg->storage, up, NULL);
-      registry_upload_release (reg->storage, up);
+      if (opened)
+        {
+          registry_upload_rollback (up);
+          registry_upload_end (up);
+          registry_upload_cancel (reg->storage, up, NULL);
+          registry_upload_release (reg->storage, up);
+        }
       return r;
     }
   registry_upload_end (up);
