@@ -288,18 +288,11 @@ each_digest (struct registry_storage *s, const char *dir,
       cleanup_free char *rel = NULL;
       cleanup_dir DIR *d = NULL;
       struct dirent *de;
-      int fd;
 
       xasprintf (&rel, "%s/%s", dir, algs[a]);
-      fd = openat (s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0)
-        continue;
-      d = fdopendir (fd);
+      d = registry_storage_opendir (s, rel);
       if (d == NULL)
-        {
-          close (fd);
-          continue;
-        }
+        continue;
       while ((de = readdir (d)))
         {
           char buf[300];
@@ -579,37 +572,23 @@ sweep_blobs (struct blob_sweep *b)
       cleanup_free char *rel = NULL;
       cleanup_dir DIR *d = NULL;
       struct dirent *de;
-      int fd;
 
       xasprintf (&rel, "blobs/%s", algs[a]);
-      fd = openat (s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0)
-        continue;
-      d = fdopendir (fd);
+      d = registry_storage_opendir (s, rel);
       if (d == NULL)
-        {
-          close (fd);
-          continue;
-        }
+        continue;
       while ((de = readdir (d)))
         {
           cleanup_free char *sub = NULL;
           cleanup_dir DIR *d2 = NULL;
           struct dirent *de2;
-          int fd2;
 
           if (de->d_name[0] == '.')
             continue;
           xasprintf (&sub, "%s/%s", rel, de->d_name);
-          fd2 = openat (s->root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-          if (fd2 < 0)
-            continue;
-          d2 = fdopendir (fd2);
+          d2 = registry_storage_opendir (s, sub);
           if (d2 == NULL)
-            {
-              close (fd2);
-              continue;
-            }
+            continue;
           while ((de2 = readdir (d2)))
             {
               char buf[300];

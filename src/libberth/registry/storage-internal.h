@@ -4,6 +4,7 @@
 #ifndef BERTH_REGISTRY_STORAGE_INTERNAL_H
 #define BERTH_REGISTRY_STORAGE_INTERNAL_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -77,5 +78,9 @@ char **storage_strv_finish (struct storage_strv *b);
 /* upload.c: remove expired sessions and leftovers under _uploads. */
 void storage_uploads_sweep (struct registry_storage *s, bool at_start);
 void storage_uploads_free (struct registry_storage *s);
+
+/* opendir() of REL (relative to the storage root); NULL when it cannot be
+ * opened (a missing directory is the common, harmless case). */
+DIR *registry_storage_opendir (struct registry_storage *s, const char *rel);
 
 #endif

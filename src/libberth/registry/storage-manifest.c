@@ -210,18 +210,11 @@ delete_tags_of (struct registry_storage *s, const char *name,
   cleanup_free char *dir = NULL;
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd;
 
   xasprintf (&dir, REPOS_DIR "/%s/_tags", name);
-  fd = openat (s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  d = fdopendir (fd);
+  d = registry_storage_opendir (s, dir);
   if (d == NULL)
-    {
-      close (fd);
-      return;
-    }
+    return;
   while ((de = readdir (d)))
     {
       struct registry_digest td;

@@ -454,3 +454,16 @@ registry_storage_blob_delete (struct registry_storage *s, const char *name,
                              name);
   return storage_sync_parent (s, link, err);
 }
+
+DIR *
+registry_storage_opendir (struct registry_storage *s, const char *rel)
+{
+  DIR *d;
+  int fd = openat (s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  d = fdopendir (fd);
+  if (d == NULL)
+    close (fd);
+  return d;
+}

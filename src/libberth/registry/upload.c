@@ -587,15 +587,10 @@ sweep_disk (struct registry_storage *s, bool at_start, time_t now)
   struct dirent *de;
   int fd;
 
-  fd = openat (s->root_fd, UPLOADS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  d = fdopendir (fd);
+  d = registry_storage_opendir (s, UPLOADS_DIR);
   if (d == NULL)
-    {
-      close (fd);
-      return;
-    }
+    return;
+  fd = dirfd (d);
   while ((de = readdir (d)))
     {
       size_t n = strlen (de->d_name);
