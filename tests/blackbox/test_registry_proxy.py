@@ -8,6 +8,9 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -210,3 +213,63 @@ def test_unreachable_https_upstream():
         rh.expect_error(r, 502, "UNKNOWN")
     finally:
         cache.stop()
+
+
+# --------------------------------------------------------------------------
+# libcurl is loaded only by a server with a pull-through cache
+
+def mapped_libcurl(registry):
+    with open("/proc/%d/maps" % registry.proc.pid) as f:
+        return [line.split()[-1] for line in f if "libcurl" in line]
+
+
+def test_libcurl_mapped_only_with_a_proxy(pair):
+    upstream, cache, repo, image = pair
+    # No proxy configured: libcurl and its dependencies stay out.
+    assert mapped_libcurl(upstream) == []
+    out = subprocess.run(["ldd", upstream.binary], check=True,
+                         capture_output=True, text=True).stdout
+    assert "libcurl" not in out, out
+    # The cache loaded it at start, and fetches with it.
+    assert mapped_libcurl(cache) != []
+    pull_all(cache.client(), "mirror/" + repo, "v1", image)
+
+
+@pytest.fixture
+def broken_libcurl(monkeypatch):
+    """LD_LIBRARY_PATH names a directory whose libcurl.so.4 is not a shared
+    object: dlopen finds it first and fails."""
+    top = tempfile.mkdtemp(prefix="berth-nocurl-", dir="/tmp")
+    with open(os.path.join(top, "libcurl.so.4"), "w") as f:
+        f.write("not a shared object\n")
+    monkeypatch.setenv("LD_LIBRARY_PATH", top)
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_start_fails_without_libcurl(broken_libcurl):
+    top = tempfile.mkdtemp(prefix="berth-nocurl-", dir="/tmp")
+    try:
+        config = os.path.join(top, "config.json")
+        with open(config, "w") as f:
+            json.dump({"proxy": [{"prefix": "mirror/",
+                                  "upstream": "http://127.0.0.1:1"}]}, f)
+        p = subprocess.run(
+            [rh.registry_binary(), "--listen", "127.0.0.1:0", "--root",
+             os.path.join(top, "root"), "--config", config],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=30)
+        assert p.returncode == 1, p
+        assert ("berth-registry: pull-through cache needs libcurl: %s/"
+                "libcurl.so.4: " % broken_libcurl) in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    # Without a proxy, libcurl is never looked for.
+    reg = rh.start_registry()
+    try:
+        assert mapped_libcurl(reg) == []
+        reg.check_healthy()
+    finally:
+        reg.stop()

@@ -1,20 +1,20 @@
 /* proxy.c - the pull-through cache: repositories whose name starts with a
  * configured prefix mirror an upstream registry (config.h "proxy").
  *
- * A miss fetches from upstream with libcurl (http:// or https://, no auth),
- * checks the digest, and stores what came as a push would, except that a
- * manifest's blobs are not required: they are fetched when pulled.  Tags
- * remember when they were fetched (in memory): after the TTL, a pull asks
- * upstream (HEAD) whether the tag still names the same manifest; an unreachable
- * upstream serves the local copy.
+ * A miss fetches from upstream with libcurl (loaded at start: curl-dl.h;
+ * http:// or https://, no auth), checks the digest, and stores what came as
+ * a push would, except that a manifest's blobs are not required: they are
+ * fetched when pulled.  Tags remember when they were fetched (in memory):
+ * after the TTL, a pull asks upstream (HEAD) whether the tag still names the
+ * same manifest; an unreachable upstream serves the local copy.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "curl-dl.h"
 #include "registry/digest.h"
 #include "registry/gc.h"
 #include "registry/manifest.h"
@@ -25,11 +25,16 @@
 
 /* --- Configuration ------------------------------------------------------ */
 
-void
-registry_proxy_init (struct registry *reg, const struct registry_config *cfg)
+int
+registry_proxy_init (struct registry *reg, const struct registry_config *cfg,
+                     berth_error_t *err)
 {
   size_t i;
 
+  /* Only a server with a pull-through cache maps libcurl and its
+   * dependencies: the others keep their memory.  */
+  if (cfg->n_proxies > 0 && berth_curl_load (err) < 0)
+    return berth_error_wrap (err, "pull-through cache needs libcurl");
   pthread_mutex_init (&reg->proxy_lock, NULL);
   reg->tag_times = json_object ();
   reg->n_proxies = cfg->n_proxies;
@@ -40,6 +45,7 @@ registry_proxy_init (struct registry *reg, const struct registry_config *cfg)
       reg->proxies[i].prefix = xstrdup (cfg->proxies[i].prefix);
       reg->proxies[i].upstream = xstrdup (cfg->proxies[i].upstream);
     }
+  return 0;
 }
 
 void
@@ -80,13 +86,8 @@ registry_proxy_match (struct registry *reg, const char *name,
 
 /* --- The upstream client (libcurl) ------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-curl_init_once (void)
-{
-  curl_global_init (CURL_GLOBAL_DEFAULT);
-}
+/* Loaded by registry_proxy_init (curl-dl.h), before any request.  */
+static const struct berth_curl *const curl = &berth_curl;
 
 struct upstream;
 typedef int (*upstream_sink_fn) (struct upstream *u, const char *buf, size_t n,
@@ -200,43 +201,42 @@ upstream_request (const struct registry_proxy_config *p, const char *method,
   CURL *c;
   int r = 0;
 
-  pthread_once (&curl_once, curl_init_once);
   u->status = 0;
   u->ct[0] = '\0';
   u->dcd[0] = '\0';
   u->sink_r = 0;
   u->sink_err = NULL;
   xasprintf (&url, "%s/v2/%s/%s/%s", p->upstream, name, kind, ref);
-  c = curl_easy_init ();
+  c = curl->easy_init ();
   if (c == NULL)
     return berth_make_error (err, ENOMEM, "upstream: curl_easy_init");
   if (accept)
     {
       xasprintf (&accept_h, "Accept: %s", accept);
-      headers = curl_slist_append (headers, accept_h);
+      headers = curl->slist_append (headers, accept_h);
     }
-  curl_easy_setopt (c, CURLOPT_URL, url);
-  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl->easy_setopt (c, CURLOPT_URL, url);
+  curl->easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
   /* Registries commonly redirect blob GETs to their storage; the digest
    * check makes wherever the bytes come from safe.  */
-  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt (c, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (c, CURLOPT_USERAGENT, "berth-registry");
-  curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, (long) UPSTREAM_TIMEOUT_S);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, (long) UPSTREAM_TIMEOUT_S);
-  curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, upstream_header_cb);
-  curl_easy_setopt (c, CURLOPT_HEADERDATA, u);
-  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, upstream_write_cb);
-  curl_easy_setopt (c, CURLOPT_WRITEDATA, u);
+  curl->easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl->easy_setopt (c, CURLOPT_MAXREDIRS, 5L);
+  curl->easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl->easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  curl->easy_setopt (c, CURLOPT_USERAGENT, "berth-registry");
+  curl->easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+  curl->easy_setopt (c, CURLOPT_CONNECTTIMEOUT, (long) UPSTREAM_TIMEOUT_S);
+  curl->easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl->easy_setopt (c, CURLOPT_LOW_SPEED_TIME, (long) UPSTREAM_TIMEOUT_S);
+  curl->easy_setopt (c, CURLOPT_HEADERFUNCTION, upstream_header_cb);
+  curl->easy_setopt (c, CURLOPT_HEADERDATA, u);
+  curl->easy_setopt (c, CURLOPT_WRITEFUNCTION, upstream_write_cb);
+  curl->easy_setopt (c, CURLOPT_WRITEDATA, u);
   if (headers)
-    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+    curl->easy_setopt (c, CURLOPT_HTTPHEADER, headers);
   if (strcmp (method, "HEAD") == 0)
-    curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
-  res = curl_easy_perform (c);
+    curl->easy_setopt (c, CURLOPT_NOBODY, 1L);
+  res = curl->easy_perform (c);
   if (u->sink_r < 0)
     {
       r = u->sink_r;
@@ -268,10 +268,10 @@ upstream_request (const struct registry_proxy_config *p, const char *method,
         r = berth_make_error (err, e, "upstream: truncated answer");
       else
         r = berth_make_error (err, e, "upstream %s: %s", p->upstream,
-                              errbuf[0] ? errbuf : curl_easy_strerror (res));
+                              errbuf[0] ? errbuf : curl->easy_strerror (res));
     }
-  curl_easy_cleanup (c);
-  curl_slist_free_all (headers);
+  curl->easy_cleanup (c);
+  curl->slist_free_all (headers);
   return r;
 }
 

@@ -85,8 +85,8 @@ int registry_authorize (struct registry *reg, struct http_request *req,
  * upstream does not have it, -EBADMSG when upstream's bytes do not match
  * the digest (nothing stored), another negative errno when upstream could
  * not be asked. */
-void registry_proxy_init (struct registry *reg,
-                          const struct registry_config *cfg);
+int registry_proxy_init (struct registry *reg,
+                         const struct registry_config *cfg, berth_error_t *err);
 void registry_proxy_release (struct registry *reg);
 /* The proxy NAME belongs to, with its name upstream, or NULL. */
 const struct registry_proxy_config *

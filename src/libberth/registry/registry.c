@@ -328,7 +328,13 @@ registry_create (const struct registry_opts *opts, struct registry **out,
         }
     }
   reg->max_manifest = cfg->max_manifest_bytes;
-  registry_proxy_init (reg, cfg);
+  r = registry_proxy_init (reg, cfg, err);
+  if (r < 0)
+    {
+      registry_auth_free (reg->own_auth);
+      free (reg);
+      return r;
+    }
   reg->gc_opts.delete_untagged = cfg->gc_delete_untagged;
   reg->gc_opts.grace_seconds = cfg->gc_grace_seconds;
   so.cache_bytes = cfg->cache_bytes;
