@@ -4,7 +4,10 @@ with their digests checked, then served from local storage; a lying
 upstream is refused with nothing stored; pushes to a mirror are refused;
 other repositories behave as before.
 """
+import collections
+import contextlib
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -12,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -25,11 +29,15 @@ pytestmark = pytest.mark.skipif(IS_DOCKER_REGISTRY,
                                 reason="berth-registry's proxy settings")
 
 
-def start_cache(upstream_url, **more):
+def start_cache(upstream_url, settings=None, **more):
+    """A registry mirroring UPSTREAM_URL under mirror/; MORE goes into its
+    proxy entry, SETTINGS into the rest of its config."""
     entry = {"prefix": "mirror/", "upstream": upstream_url,
              "strip_prefix": True}
     entry.update(more)
-    return rh.start_registry({"proxy": [entry]})
+    config = dict(settings or {})
+    config["proxy"] = [entry]
+    return rh.start_registry(config)
 
 
 @pytest.fixture
@@ -249,23 +257,28 @@ def broken_libcurl(monkeypatch):
         shutil.rmtree(top, ignore_errors=True)
 
 
-def test_start_fails_without_libcurl(broken_libcurl):
-    top = tempfile.mkdtemp(prefix="berth-nocurl-", dir="/tmp")
+def run_with_config(config):
+    """Runs berth-registry with CONFIG, expecting it to exit at start."""
+    top = tempfile.mkdtemp(prefix="berth-proxycfg-", dir="/tmp")
     try:
-        config = os.path.join(top, "config.json")
-        with open(config, "w") as f:
-            json.dump({"proxy": [{"prefix": "mirror/",
-                                  "upstream": "http://127.0.0.1:1"}]}, f)
-        p = subprocess.run(
+        path = os.path.join(top, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return subprocess.run(
             [rh.registry_binary(), "--listen", "127.0.0.1:0", "--root",
-             os.path.join(top, "root"), "--config", config],
+             os.path.join(top, "root"), "--config", path],
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=30)
-        assert p.returncode == 1, p
-        assert ("berth-registry: pull-through cache needs libcurl: %s/"
-                "libcurl.so.4: " % broken_libcurl) in p.stderr, p.stderr
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_start_fails_without_libcurl(broken_libcurl):
+    p = run_with_config({"proxy": [{"prefix": "mirror/",
+                                    "upstream": "http://127.0.0.1:1"}]})
+    assert p.returncode == 1, p
+    assert ("berth-registry: pull-through cache needs libcurl: %s/"
+            "libcurl.so.4: " % broken_libcurl) in p.stderr, p.stderr
     # Without a proxy, libcurl is never looked for.
     reg = rh.start_registry()
     try:
@@ -273,3 +286,362 @@ def test_start_fails_without_libcurl(broken_libcurl):
         reg.check_healthy()
     finally:
         reg.stop()
+
+
+# --------------------------------------------------------------------------
+# Credentials for upstreams: Basic, and Docker's token flow
+
+class CountingRelay:
+    """A tiny HTTP/1.1 relay put between the cache and its upstream
+    (TARGET, "host:port", may be set after the start).  It counts requests
+    per (method, path without query) as they arrive, before forwarding
+    them, so the counts are complete once the cache has had its answers."""
+
+    def __init__(self):
+        self.target = None
+        self.counts = collections.Counter()
+        self.cond = threading.Condition()
+        relay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                relay.relay(self)
+
+            do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self):
+        return "127.0.0.1:%d" % self.server.server_address[1]
+
+    def count(self, method, path):
+        with self.cond:
+            return self.counts[(method, path)]
+
+    def total(self, method, prefix):
+        with self.cond:
+            return sum(n for (m, p), n in self.counts.items()
+                       if m == method and p.startswith(prefix))
+
+    def relay(self, h):
+        with self.cond:
+            self.counts[(h.command, h.path.split("?")[0])] += 1
+            self.cond.notify_all()
+        conn = http.client.HTTPConnection(self.target, timeout=60)
+        try:
+            conn.request(h.command, h.path, headers={
+                k: v for k, v in h.headers.items()
+                if k.lower() not in ("host", "connection")})
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        h.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("connection", "content-length", "date",
+                                 "server", "transfer-encoding"):
+                h.send_header(k, v)
+        h.send_header("Content-Length", resp.getheader("Content-Length", "0")
+                      if h.command == "HEAD" else str(len(body)))
+        h.end_headers()
+        if h.command != "HEAD":
+            self.send_body(h, body)
+
+    def send_body(self, h, body):
+        h.wfile.write(body)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    """An htpasswd file (alice/secret), the password in a file, and an EC
+    P-256 key for a token service."""
+    top = tempfile.mkdtemp(prefix="berth-proxyauth-", dir="/tmp")
+    ht = os.path.join(top, "htpasswd")
+    subprocess.run(["htpasswd", "-Bbc", ht, "alice", "secret"], check=True,
+                   stderr=subprocess.DEVNULL)
+    pw = os.path.join(top, "password")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    key = os.path.join(top, "key.pem")
+    subprocess.run(["openssl", "ecparam", "-genkey", "-name", "prime256v1",
+                    "-noout", "-out", key], check=True)
+    try:
+        yield {"htpasswd": ht, "password_file": pw, "key": key}
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+ALICE = rh.basic_header("alice", "secret")
+WRONG = "not-the-password-0b3f"
+
+
+@pytest.fixture
+def basic_upstream(secrets):
+    """A berth-registry with htpasswd auth (no anonymous pulls) holding an
+    image under alice/app:v1."""
+    up = rh.start_auth_registry({"auth": {"htpasswd": {
+        "realm": "upstream", "path": secrets["htpasswd"]}}})
+    try:
+        image = rh.build_image(layers=2, layer_size=30000)
+        rh.push_manifest(up.auth_client(ALICE), "alice/app", image, ref="v1")
+        yield up, image
+        up.check_healthy()
+    finally:
+        up.stop()
+
+
+def expect_denied(cache, r, *needles):
+    """The answer to a pull the upstream refused: 502 DENIED with why in
+    the detail, and no secret anywhere."""
+    rh.expect_error(r, 502, "DENIED")
+    err = r.json()["errors"][0]
+    for needle in needles:
+        assert needle in err["detail"]["upstream"], r
+    for text in (r.body.decode(), cache.log(400)):
+        assert "secret" not in text and WRONG not in text, text
+
+
+@pytest.mark.parametrize("how", ["password", "password_file"])
+def test_basic_upstream_with_credentials(secrets, basic_upstream, how):
+    up, image = basic_upstream
+    secret = {"password": "secret"} if how == "password" else {
+        "password_file": secrets["password_file"]}
+    cache = start_cache("http://" + up.host, username="alice", **secret)
+    try:
+        pull_all(cache.client(), "mirror/alice/app", "v1", image)
+        cache.check_healthy()
+    finally:
+        cache.stop()
+
+
+def test_basic_upstream_wrong_or_missing_credentials(basic_upstream):
+    up, image = basic_upstream
+    for creds, needles in (
+            ({"username": "alice", "password": WRONG},
+             ("refused the credentials of user `alice`",)),
+            ({}, ("asks for credentials; none are configured",))):
+        cache = start_cache("http://" + up.host, **creds)
+        try:
+            c = cache.client()
+            expect_denied(cache, c.get_manifest("mirror/alice/app", "v1"),
+                          *needles)
+            expect_denied(cache, c.get_blob("mirror/alice/app",
+                                            image.blobs[1].digest), *needles)
+            # Nothing stored.
+            assert not os.path.exists(os.path.join(
+                cache.root, "repositories", "mirror"))
+            cache.check_healthy()
+        finally:
+            cache.stop()
+
+
+def token_upstream_config(secrets, realm_host):
+    return {"auth": {"token": {
+        "realm": "http://%s/token" % realm_host,
+        "service": "upstream", "issuer": "upstream",
+        "key": secrets["key"], "users": secrets["htpasswd"],
+        "expiration_seconds": 300,
+        "acl": [{"account": "alice", "name": "alice/*",
+                 "actions": ["pull", "push"]},
+                {"account": "alice", "name": "public/*",
+                 "actions": ["pull", "push"]},
+                {"account": "*", "name": "public/*",
+                 "actions": ["pull"]}]}}}
+
+
+def push_with_token(up, repo, image):
+    r = up.auth_client(ALICE).get(
+        "/token?service=upstream&scope=repository:%s:pull,push" % repo)
+    assert r.status == 200, r
+    rh.push_manifest(up.auth_client("Bearer " + r.json()["token"]), repo,
+                     image, ref="v1")
+
+
+@pytest.fixture
+def token_upstream(secrets):
+    """A berth-registry in token mode, reached through a CountingRelay
+    (its token realm too), holding the same image as alice/app:v1 (alice
+    only) and public/app:v1 (anyone)."""
+    relay = CountingRelay()
+    up = None
+    try:
+        up = rh.start_auth_registry(token_upstream_config(secrets,
+                                                          relay.host))
+        relay.target = up.host
+        image = rh.build_image(layers=2, layer_size=30000)
+        push_with_token(up, "alice/app", image)
+        push_with_token(up, "public/app", image)
+        yield up, relay, image
+        up.check_healthy()
+    finally:
+        if up:
+            up.stop()
+        relay.close()
+
+
+def test_token_upstream_with_credentials(token_upstream):
+    up, relay, image = token_upstream
+    cache = start_cache("http://" + relay.host, username="alice",
+                        password="secret")
+    try:
+        c = cache.client()
+        pull_all(c, "mirror/alice/app", "v1", image)
+        # One token for the manifest and every blob of the repository: it
+        # is kept for its scope.
+        assert relay.count("GET", "/token") == 1
+        # The first request went without it (401), then with it.
+        assert relay.count("GET", "/v2/alice/app/manifests/v1") == 2
+        for b in image.blobs:
+            assert relay.count("GET", "/v2/alice/app/blobs/" + b.digest) == 1
+        # Another repository is another scope.
+        pull_all(c, "mirror/public/app", "v1", image)
+        assert relay.count("GET", "/token") == 2
+        cache.check_healthy()
+    finally:
+        cache.stop()
+
+
+def test_token_upstream_anonymous(token_upstream):
+    up, relay, image = token_upstream
+    cache = start_cache("http://" + relay.host)
+    try:
+        c = cache.client()
+        # An anonymous token covers public/.
+        pull_all(c, "mirror/public/app", "v1", image)
+        # It does not cover alice/: the token is refused.
+        expect_denied(cache, c.get_manifest("mirror/alice/app", "v1"),
+                      "refused access to GET alice/app/manifests/v1",
+                      "insufficient_scope")
+        cache.check_healthy()
+    finally:
+        cache.stop()
+
+
+def test_token_upstream_wrong_password(token_upstream):
+    up, relay, image = token_upstream
+    cache = start_cache("http://" + relay.host, username="alice",
+                        password=WRONG)
+    try:
+        c = cache.client()
+        for r in (c.get_manifest("mirror/public/app", "v1"),
+                  c.get_blob("mirror/alice/app", image.blobs[0].digest)):
+            expect_denied(cache, r, "token service http://%s/token refused "
+                          "the credentials of user `alice`" % relay.host)
+        assert not os.path.exists(os.path.join(cache.root, "repositories",
+                                               "mirror"))
+        cache.check_healthy()
+    finally:
+        cache.stop()
+
+
+def test_token_expiry(secrets):
+    """A token is used until its expires_in, then a new one is fetched."""
+    with contextlib.ExitStack() as cleanup:
+        relay = CountingRelay()
+        cleanup.callback(relay.close)
+        config = token_upstream_config(secrets, relay.host)
+        config["auth"]["token"]["expiration_seconds"] = 1
+        up = rh.start_auth_registry(config)
+        cleanup.callback(up.stop)
+        relay.target = up.host
+        image = rh.build_image(layers=1)
+        push_with_token(up, "alice/app", image)
+        # ttl 0: every pull of the tag asks upstream (HEAD), with a token.
+        cache = start_cache("http://" + relay.host, username="alice",
+                            password="secret", ttl_seconds=0)
+        cleanup.callback(cache.stop)
+        c = cache.client()
+        pull_all(c, "mirror/alice/app", "v1", image)
+        assert relay.count("GET", "/token") == 1
+        fetched = time.monotonic()
+        # Let the token expire: the next pull gets a new one.
+        time.sleep(max(0, fetched + 1.2 - time.monotonic()))
+        pull_all(c, "mirror/alice/app", "v1", image)
+        assert relay.count("GET", "/token") == 2
+        cache.check_healthy()
+
+
+class HtpasswdDockerRegistry(rh.AuthRegistry):
+    """Debian's docker-registry with htpasswd auth (bcrypt, `htpasswd
+    -Bbn`), the peer a real mirror would face."""
+
+    def __init__(self, htpasswd):
+        super().__init__(None)
+        self.binary = shutil.which("docker-registry")
+        self.htpasswd = htpasswd
+
+    def argv(self):
+        path = os.path.join(self.top, "config.yml")
+        with open(path, "w") as f:
+            f.write(rh._docker_registry_config(self.root, self.port))
+            f.write("auth:\n  htpasswd:\n    realm: docker\n"
+                    "    path: %s\n" % self.htpasswd)
+        return [self.binary, "serve", path]
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None,
+                    reason="docker-registry is not installed")
+def test_docker_registry_upstream_with_htpasswd():
+    with contextlib.ExitStack() as cleanup:
+        top = tempfile.mkdtemp(prefix="berth-proxyauth-", dir="/tmp")
+        cleanup.callback(shutil.rmtree, top, ignore_errors=True)
+        line = subprocess.run(["htpasswd", "-Bbn", "bob", "hunter2"],
+                              check=True, capture_output=True,
+                              text=True).stdout.strip()
+        ht = os.path.join(top, "htpasswd")
+        with open(ht, "w") as f:
+            f.write(line + "\n")
+        up = HtpasswdDockerRegistry(ht).start()
+        cleanup.callback(up.stop)
+        image = rh.build_image(layers=2, layer_size=30000)
+        rh.push_manifest(up.auth_client(rh.basic_header("bob", "hunter2")),
+                         "bob/app", image, ref="v1")
+        for password in ("hunter2", WRONG):
+            cache = start_cache("http://" + up.host, username="bob",
+                                password=password)
+            try:
+                c = cache.client()
+                if password == WRONG:
+                    expect_denied(cache, c.get_manifest("mirror/bob/app",
+                                                        "v1"),
+                                  "refused the credentials of user `bob`")
+                else:
+                    pull_all(c, "mirror/bob/app", "v1", image)
+                cache.check_healthy()
+            finally:
+                cache.stop()
+
+
+@pytest.mark.parametrize("entry,status,message", [
+    ({"password": "x"}, 2, "proxy[0].username: required with a password"),
+    ({"username": "u"}, 2,
+     "proxy[0]: username needs password or password_file"),
+    ({"username": "u", "password": "x", "password_file": "/nonexistent"}, 2,
+     "proxy[0]: password and password_file are exclusive"),
+    ({"username": "u:v", "password": "x"}, 2, "without `:`"),
+    ({"upstream": "http://u:x@127.0.0.1:1"}, 2,
+     "proxy[0].upstream: credentials go in username and password"),
+    ({"username": "u", "password_file": "/nonexistent/pw"}, 1,
+     "proxy[0].password_file: open `/nonexistent/pw`"),
+])
+def test_credentials_config_refused(entry, status, message):
+    config = {"prefix": "mirror/", "upstream": "http://127.0.0.1:1"}
+    config.update(entry)
+    p = run_with_config({"proxy": [config]})
+    assert p.returncode == status, p
+    assert message in p.stderr, p.stderr

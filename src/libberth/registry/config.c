@@ -61,6 +61,12 @@ proxies_release (struct registry_config *cfg)
     {
       free (cfg->proxies[i].prefix);
       free (cfg->proxies[i].upstream);
+      free (cfg->proxies[i].username);
+      if (cfg->proxies[i].password)
+        explicit_bzero (cfg->proxies[i].password,
+                        strlen (cfg->proxies[i].password));
+      free (cfg->proxies[i].password);
+      free (cfg->proxies[i].password_file);
     }
   free (cfg->proxies);
   cfg->proxies = NULL;
@@ -262,11 +268,51 @@ parse_auth (struct registry_auth_config *a, json_t *auth, berth_error_t *err)
   return 0;
 }
 
+/* "username" with "password" or "password_file" (read at start).  */
+static int
+parse_proxy_credentials (struct registry_proxy_config *x, json_t *e,
+                         const char *path, berth_error_t *err)
+{
+  const char *authority = strstr (x->upstream, "://") + 3;
+  int r;
+
+  if ((r = string_setting_at (e, path, "username", &x->username, err)) < 0
+      || (r = string_setting_at (e, path, "password", &x->password, err)) < 0
+      || (r = string_setting_at (e, path, "password_file", &x->password_file,
+                                 err))
+             < 0)
+    return r;
+  if (memchr (authority, '@', strcspn (authority, "/")))
+    return berth_make_invalid (err,
+                               "%s.upstream: credentials go in username and "
+                               "password, not in the URL",
+                               path);
+  if (x->password && x->password_file)
+    return berth_make_invalid (
+        err, "%s: password and password_file are exclusive", path);
+  if (x->username == NULL && (x->password || x->password_file))
+    return berth_make_invalid (err, "%s.username: required with a password",
+                               path);
+  if (x->username && x->password == NULL && x->password_file == NULL)
+    return berth_make_invalid (
+        err, "%s: username needs password or password_file", path);
+  /* Basic credentials are "user:password" on one header line.  */
+  if (x->username
+      && (*x->username == '\0' || strpbrk (x->username, ":\r\n")
+          || (x->password && strpbrk (x->password, "\r\n"))))
+    return berth_make_invalid (err,
+                               "%s: username must be non-empty without `:`, "
+                               "and neither may hold a line break",
+                               path);
+  return 0;
+}
+
 static int
 parse_proxies (struct registry_config *cfg, json_t *proxies, berth_error_t *err)
 {
   static const char *const keys[]
-      = { "prefix", "upstream", "strip_prefix", "ttl_seconds", NULL };
+      = { "prefix",   "upstream", "strip_prefix",  "ttl_seconds",
+          "username", "password", "password_file", NULL };
   size_t i;
   json_t *e;
 
@@ -302,6 +348,8 @@ parse_proxies (struct registry_config *cfg, json_t *proxies, berth_error_t *err)
     if (x->strip_prefix && x->prefix[strlen (x->prefix) - 1] != '/')
       return berth_make_invalid (
           err, "%s.prefix: must end with / to be stripped", path);
+    if ((r = parse_proxy_credentials (x, e, path, err)) < 0)
+      return r;
   }
   return 0;
 }

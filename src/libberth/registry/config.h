@@ -15,7 +15,8 @@
  *     "auth": { "anonymous_pull": false,
  *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } },
  *     "proxy": [ { "prefix": "mirror/", "upstream": "http://HOST:PORT",
- *                  "strip_prefix": true, "ttl_seconds": 300 } ]
+ *                  "strip_prefix": true, "ttl_seconds": 300,
+ *                  "username": "USER", "password_file": "FILE" } ]
  *   }
  *
  * or, for the built-in token service (Docker's token spec),
@@ -81,16 +82,21 @@ struct registry_auth_config
   size_t n_acl;
 };
 
-/* A pull-through cache (proxy.h): repositories whose name starts with
- * PREFIX are read-only mirrors of UPSTREAM (plain http:// only), under
+/* A pull-through cache (proxy.c): repositories whose name starts with
+ * PREFIX are read-only mirrors of UPSTREAM (http:// or https://), under
  * the name without PREFIX when STRIP_PREFIX.  Tags fetched from upstream
- * are checked again after TTL_SECONDS (0: on every pull). */
+ * are checked again after TTL_SECONDS (0: on every pull).  USERNAME and
+ * PASSWORD (or the file PASSWORD_FILE, read at start) answer upstream's
+ * Basic challenge or get its tokens; all NULL: anonymous. */
 struct registry_proxy_config
 {
   char *prefix;
   char *upstream;
   bool strip_prefix;
   int64_t ttl_seconds;
+  char *username;
+  char *password;
+  char *password_file;
 };
 
 struct registry_config

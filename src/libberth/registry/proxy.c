@@ -2,11 +2,12 @@
  * configured prefix mirror an upstream registry (config.h "proxy").
  *
  * A miss fetches from upstream with libcurl (loaded at start: curl-dl.h;
- * http:// or https://, no auth), checks the digest, and stores what came as
- * a push would, except that a manifest's blobs are not required: they are
- * fetched when pulled.  Tags remember when they were fetched (in memory):
- * after the TTL, a pull asks upstream (HEAD) whether the tag still names the
- * same manifest; an unreachable upstream serves the local copy.
+ * http:// or https://, Basic or token credentials when upstream asks),
+ * checks the digest, and stores what came as a push would, except that a
+ * manifest's blobs are not required: they are fetched when pulled.  Tags
+ * remember when they were fetched (in memory): after the TTL, a pull asks
+ * upstream (HEAD) whether the tag still names the same manifest; an
+ * unreachable upstream serves the local copy.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "curl-dl.h"
+#include "json.h"
 #include "registry/digest.h"
 #include "registry/gc.h"
 #include "registry/manifest.h"
@@ -25,11 +27,75 @@
 
 /* --- Configuration ------------------------------------------------------ */
 
+/* A token from an upstream's token service, for one scope. */
+struct proxy_token
+{
+  struct proxy_token *next;
+  size_t proxy; /* index in reg->proxies */
+  char *scope;
+  char *token;
+  uint64_t expires_ns; /* CLOCK_MONOTONIC */
+};
+
+struct registry_proxy_state
+{
+  struct proxy_token *tokens;
+  /* Per proxy: upstream answered Basic credentials, so they go with every
+   * request (an atomic flag).  */
+  bool *basic;
+};
+
+static void
+free_secret (char *s)
+{
+  if (s)
+    explicit_bzero (s, strlen (s));
+  free (s);
+}
+
+static void
+token_free (struct proxy_token *t)
+{
+  free (t->scope);
+  free_secret (t->token);
+  free (t);
+}
+
+/* The password of proxy[I]: in the config, or its file's first line. */
+static int
+proxy_password (const struct registry_proxy_config *c, size_t i, char **out,
+                berth_error_t *err)
+{
+  size_t len = 0;
+  char *pw = NULL;
+
+  if (c->password_file == NULL)
+    {
+      *out = c->password ? xstrdup (c->password) : NULL;
+      return 0;
+    }
+  if (read_file (c->password_file, 64 << 10, &pw, &len, err) < 0)
+    return berth_error_wrap (err, "proxy[%zu].password_file", i);
+  while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+    pw[--len] = '\0';
+  if (strlen (pw) != len || strpbrk (pw, "\r\n"))
+    {
+      free_secret (pw);
+      return berth_make_invalid (err,
+                                 "proxy[%zu].password_file: `%s`: one line "
+                                 "of text expected",
+                                 i, c->password_file);
+    }
+  *out = pw;
+  return 0;
+}
+
 int
 registry_proxy_init (struct registry *reg, const struct registry_config *cfg,
                      berth_error_t *err)
 {
   size_t i;
+  int r;
 
   /* Only a server with a pull-through cache maps libcurl and its
    * dependencies: the others keep their memory.  */
@@ -37,13 +103,26 @@ registry_proxy_init (struct registry *reg, const struct registry_config *cfg,
     return berth_error_wrap (err, "pull-through cache needs libcurl");
   pthread_mutex_init (&reg->proxy_lock, NULL);
   reg->tag_times = json_object ();
+  reg->proxy_state = xmalloc0 (sizeof (*reg->proxy_state));
+  reg->proxy_state->basic = xmalloc0 (cfg->n_proxies + 1);
   reg->n_proxies = cfg->n_proxies;
   reg->proxies = xmalloc0 ((cfg->n_proxies + 1) * sizeof (*reg->proxies));
   for (i = 0; i < cfg->n_proxies; i++)
     {
-      reg->proxies[i] = cfg->proxies[i];
-      reg->proxies[i].prefix = xstrdup (cfg->proxies[i].prefix);
-      reg->proxies[i].upstream = xstrdup (cfg->proxies[i].upstream);
+      struct registry_proxy_config *x = &reg->proxies[i];
+
+      x->prefix = xstrdup (cfg->proxies[i].prefix);
+      x->upstream = xstrdup (cfg->proxies[i].upstream);
+      x->strip_prefix = cfg->proxies[i].strip_prefix;
+      x->ttl_seconds = cfg->proxies[i].ttl_seconds;
+      if (cfg->proxies[i].username)
+        x->username = xstrdup (cfg->proxies[i].username);
+      r = proxy_password (&cfg->proxies[i], i, &x->password, err);
+      if (r < 0)
+        {
+          registry_proxy_release (reg);
+          return r;
+        }
     }
   return 0;
 }
@@ -51,14 +130,24 @@ registry_proxy_init (struct registry *reg, const struct registry_config *cfg,
 void
 registry_proxy_release (struct registry *reg)
 {
+  struct proxy_token *t, *next;
   size_t i;
 
   for (i = 0; i < reg->n_proxies; i++)
     {
       free (reg->proxies[i].prefix);
       free (reg->proxies[i].upstream);
+      free (reg->proxies[i].username);
+      free_secret (reg->proxies[i].password);
     }
   free (reg->proxies);
+  for (t = reg->proxy_state->tokens; t; t = next)
+    {
+      next = t->next;
+      token_free (t);
+    }
+  free (reg->proxy_state->basic);
+  free (reg->proxy_state);
   json_decref (reg->tag_times);
   pthread_mutex_destroy (&reg->proxy_lock);
 }
@@ -98,6 +187,8 @@ struct upstream
   unsigned status;                  /* of the last answer's status line */
   char ct[160];                     /* Content-Type, "" if none */
   char dcd[REGISTRY_DIGEST_STRLEN]; /* Docker-Content-Digest, "" if none */
+  char bearer[2048];     /* a Bearer challenge's parameters, "" if none */
+  bool basic;            /* a Basic challenge came */
   upstream_sink_fn sink; /* gets the body of a 200 answer; NULL: dropped */
   int sink_r;            /* < 0: the sink failed (sink_err) */
   berth_error_t sink_err;
@@ -110,6 +201,14 @@ struct upstream
   const char *name;
   const struct registry_digest *digest;
   struct registry_upload *up;
+};
+
+/* How a request authenticates: with a token, or with the Basic
+ * credentials of a proxy, or not at all.  */
+struct upstream_auth
+{
+  const char *bearer;
+  const struct registry_proxy_config *basic;
 };
 
 /* Copy the value of header line LINE (LEN bytes) into BUF if it is NAME. */
@@ -142,18 +241,29 @@ upstream_header_cb (char *line, size_t size, size_t nitems, void *data)
 {
   struct upstream *u = data;
   size_t len = size * nitems;
+  char v[sizeof (u->bearer) + 7]; /* "Bearer " and the parameters */
 
   if (len > 5 && strncmp (line, "HTTP/", 5) == 0)
     {
-      /* A new answer (after a 1xx, say): forget the previous one. */
+      /* A new answer (after a 1xx or a redirect): forget the previous
+       * one.  */
       const char *sp = memchr (line, ' ', len);
       u->status = sp ? (unsigned) strtoul (sp + 1, NULL, 10) : 0;
       u->ct[0] = '\0';
       u->dcd[0] = '\0';
+      u->bearer[0] = '\0';
+      u->basic = false;
       return len;
     }
-  if (!header_value (line, len, "Content-Type", u->ct, sizeof (u->ct)))
-    header_value (line, len, "Docker-Content-Digest", u->dcd, sizeof (u->dcd));
+  if (header_value (line, len, "Content-Type", u->ct, sizeof (u->ct))
+      || header_value (line, len, "Docker-Content-Digest", u->dcd,
+                       sizeof (u->dcd))
+      || !header_value (line, len, "WWW-Authenticate", v, sizeof (v)))
+    return len;
+  if (strncasecmp (v, "Bearer ", 7) == 0)
+    snprintf (u->bearer, sizeof (u->bearer), "%s", v + 7);
+  else if (strncasecmp (v, "Basic", 5) == 0 && (v[5] == ' ' || v[5] == '\0'))
+    u->basic = true;
   return len;
 }
 
@@ -175,7 +285,7 @@ upstream_body_sink (struct upstream *u, const char *buf, size_t n,
                     berth_error_t *err)
 {
   if ((uint64_t) (u->len + n) > u->max)
-    return berth_make_error (err, EFBIG, "upstream: manifest too large");
+    return berth_make_error (err, EFBIG, "upstream: answer too large");
   if (u->len + n > u->alloc)
     {
       while (u->len + n > u->alloc)
@@ -187,14 +297,42 @@ upstream_body_sink (struct upstream *u, const char *buf, size_t n,
   return 0;
 }
 
-/* METHOD UPSTREAM-URL/v2/NAME/KIND/REF; a 200 answer's body goes to
- * U->sink.  Fails only when no complete answer came (or the sink failed). */
 static int
-upstream_request (const struct registry_proxy_config *p, const char *method,
-                  const char *name, const char *kind, const char *ref,
-                  const char *accept, struct upstream *u, berth_error_t *err)
+curl_failure (CURLcode res, const char *what, const char *errbuf,
+              berth_error_t *err)
 {
-  cleanup_free char *url = NULL, *accept_h = NULL;
+  int e;
+
+  switch (res)
+    {
+    case CURLE_COULDNT_RESOLVE_HOST:
+      e = EHOSTUNREACH;
+      break;
+    case CURLE_COULDNT_CONNECT:
+      e = ECONNREFUSED;
+      break;
+    case CURLE_OPERATION_TIMEDOUT:
+      e = ETIMEDOUT;
+      break;
+    default:
+      e = EPROTO;
+      break;
+    }
+  if (res == CURLE_PARTIAL_FILE)
+    return berth_make_error (err, e, "%s: truncated answer", what);
+  return berth_make_error (err, e, "%s: %s", what,
+                           errbuf[0] ? errbuf : curl->easy_strerror (res));
+}
+
+/* One exchange: METHOD URL with AUTH; a 200 answer's body goes to
+ * U->sink.  WHAT names the server in errors.  Fails only when no complete
+ * answer came (or the sink failed).  */
+static int
+upstream_perform (const char *method, const char *url, const char *accept,
+                  const struct upstream_auth *auth, const char *what,
+                  struct upstream *u, berth_error_t *err)
+{
+  cleanup_free char *accept_h = NULL, *auth_h = NULL;
   char errbuf[CURL_ERROR_SIZE] = "";
   struct curl_slist *headers = NULL;
   CURLcode res;
@@ -204,9 +342,10 @@ upstream_request (const struct registry_proxy_config *p, const char *method,
   u->status = 0;
   u->ct[0] = '\0';
   u->dcd[0] = '\0';
+  u->bearer[0] = '\0';
+  u->basic = false;
   u->sink_r = 0;
   u->sink_err = NULL;
-  xasprintf (&url, "%s/v2/%s/%s/%s", p->upstream, name, kind, ref);
   c = curl->easy_init ();
   if (c == NULL)
     return berth_make_error (err, ENOMEM, "upstream: curl_easy_init");
@@ -214,6 +353,19 @@ upstream_request (const struct registry_proxy_config *p, const char *method,
     {
       xasprintf (&accept_h, "Accept: %s", accept);
       headers = curl->slist_append (headers, accept_h);
+    }
+  if (auth->bearer)
+    {
+      /* libcurl drops a custom Authorization on a redirect to another
+       * host (blob storage), as it does its own credentials.  */
+      xasprintf (&auth_h, "Authorization: Bearer %s", auth->bearer);
+      headers = curl->slist_append (headers, auth_h);
+    }
+  else if (auth->basic)
+    {
+      curl->easy_setopt (c, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+      curl->easy_setopt (c, CURLOPT_USERNAME, auth->basic->username);
+      curl->easy_setopt (c, CURLOPT_PASSWORD, auth->basic->password);
     }
   curl->easy_setopt (c, CURLOPT_URL, url);
   curl->easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -247,31 +399,367 @@ upstream_request (const struct registry_proxy_config *p, const char *method,
       u->sink_err = NULL;
     }
   else if (res != CURLE_OK)
-    {
-      int e;
-      switch (res)
-        {
-        case CURLE_COULDNT_RESOLVE_HOST:
-          e = EHOSTUNREACH;
-          break;
-        case CURLE_COULDNT_CONNECT:
-          e = ECONNREFUSED;
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          e = ETIMEDOUT;
-          break;
-        default:
-          e = EPROTO;
-          break;
-        }
-      if (res == CURLE_PARTIAL_FILE)
-        r = berth_make_error (err, e, "upstream: truncated answer");
-      else
-        r = berth_make_error (err, e, "upstream %s: %s", p->upstream,
-                              errbuf[0] ? errbuf : curl->easy_strerror (res));
-    }
+    r = curl_failure (res, what, errbuf, err);
   curl->easy_cleanup (c);
   curl->slist_free_all (headers);
+  if (auth_h)
+    explicit_bzero (auth_h, strlen (auth_h));
+  return r;
+}
+
+/* --- Credentials: Basic, and Docker's token flow --------------------------
+ * A request goes out with what worked last time: a cached token for its
+ * scope, or Basic credentials once upstream asked for them, else nothing.
+ * A 401 is answered once: a Bearer challenge gets a token from its realm
+ * (with the Basic credentials if configured, anonymously otherwise), kept
+ * per upstream and scope until its expires_in; a Basic challenge gets the
+ * credentials.  Secrets never go into messages.  */
+
+#define TOKEN_MAX_BYTES (64 << 10)
+#define TOKEN_DEFAULT_SECONDS 60 /* the token spec's default expires_in */
+
+/* A challenge's parameters (RFC 7235 auth-params). */
+struct challenge
+{
+  char realm[1024];
+  char service[256];
+  char scope[512];
+  char error[64];
+};
+
+/* Copies a token or quoted-string at *S into VAL (SIZE bytes); false when
+ * malformed or too long.  */
+static bool
+challenge_value (const char **s, char *val, size_t size)
+{
+  const char *p = *s;
+  size_t n = 0;
+  bool quoted = *p == '"';
+
+  if (quoted)
+    p++;
+  for (; *p && (quoted ? *p != '"' : *p != ',' && *p != ' '); p++)
+    {
+      if (quoted && *p == '\\' && p[1])
+        p++;
+      if (n + 1 >= size)
+        return false;
+      val[n++] = *p;
+    }
+  if (quoted && *p++ != '"')
+    return false;
+  val[n] = '\0';
+  *s = p;
+  return true;
+}
+
+/* Parses "realm=\"…\",service=\"…\",scope=\"…\"" (any order, unknown
+ * parameters ignored); the realm is required.  */
+static bool
+parse_challenge (const char *s, struct challenge *ch)
+{
+  memset (ch, 0, sizeof (*ch));
+  for (;;)
+    {
+      char key[32], val[sizeof (ch->realm)], *dst = NULL;
+      size_t kn, size = 0;
+
+      s += strspn (s, " \t,");
+      if (*s == '\0')
+        break;
+      kn = strcspn (s, "= \t,");
+      if (kn == 0 || kn >= sizeof (key))
+        return false;
+      memcpy (key, s, kn);
+      key[kn] = '\0';
+      s += kn;
+      s += strspn (s, " \t");
+      if (*s++ != '=')
+        return false;
+      s += strspn (s, " \t");
+      if (!challenge_value (&s, val, sizeof (val)))
+        return false;
+      if (strcasecmp (key, "realm") == 0)
+        dst = ch->realm, size = sizeof (ch->realm);
+      else if (strcasecmp (key, "service") == 0)
+        dst = ch->service, size = sizeof (ch->service);
+      else if (strcasecmp (key, "scope") == 0)
+        dst = ch->scope, size = sizeof (ch->scope);
+      else if (strcasecmp (key, "error") == 0)
+        dst = ch->error, size = sizeof (ch->error);
+      if (dst && strlen (val) >= size)
+        return false;
+      if (dst)
+        strcpy (dst, val);
+    }
+  return ch->realm[0] != '\0';
+}
+
+/* Appends "&KEY=VALUE" (the first time "?" when URL has none), VALUE
+ * percent-encoded.  */
+static void
+url_add_param (char **url, const char *key, const char *value)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = strlen (*url), i;
+  char *out;
+
+  out = xmalloc (n + strlen (key) + 3 * strlen (value) + 3);
+  memcpy (out, *url, n);
+  n += sprintf (out + n, "%c%s=", strchr (*url, '?') ? '&' : '?', key);
+  for (i = 0; value[i]; i++)
+    {
+      unsigned char ch = (unsigned char) value[i];
+      if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+          || (ch >= '0' && ch <= '9') || strchr ("-._~", ch))
+        out[n++] = (char) ch;
+      else
+        {
+          out[n++] = '%';
+          out[n++] = hex[ch >> 4];
+          out[n++] = hex[ch & 15];
+        }
+    }
+  out[n] = '\0';
+  free (*url);
+  *url = out;
+}
+
+static size_t
+proxy_index (struct registry *reg, const struct registry_proxy_config *p)
+{
+  return (size_t) (p - reg->proxies);
+}
+
+/* A copy of the cached token of proxy P for SCOPE, or NULL.  */
+static char *
+token_lookup (struct registry *reg, const struct registry_proxy_config *p,
+              const char *scope)
+{
+  size_t idx = proxy_index (reg, p);
+  uint64_t now = now_ns ();
+  struct proxy_token *t;
+  char *token = NULL;
+
+  pthread_mutex_lock (&reg->proxy_lock);
+  for (t = reg->proxy_state->tokens; t; t = t->next)
+    if (t->proxy == idx && strcmp (t->scope, scope) == 0 && now < t->expires_ns)
+      {
+        token = xstrdup (t->token);
+        break;
+      }
+  pthread_mutex_unlock (&reg->proxy_lock);
+  return token;
+}
+
+/* Keeps TOKEN for SCOPE until SECONDS from now, replacing the old one and
+ * dropping expired ones.  */
+static void
+token_store (struct registry *reg, const struct registry_proxy_config *p,
+             const char *scope, const char *token, int64_t seconds)
+{
+  size_t idx = proxy_index (reg, p);
+  uint64_t now = now_ns ();
+  struct proxy_token **pp, *t = xmalloc0 (sizeof (*t));
+
+  t->proxy = idx;
+  t->scope = xstrdup (scope);
+  t->token = xstrdup (token);
+  t->expires_ns = now + (uint64_t) seconds * 1000000000ull;
+  pthread_mutex_lock (&reg->proxy_lock);
+  for (pp = &reg->proxy_state->tokens; *pp;)
+    {
+      struct proxy_token *o = *pp;
+      if (now >= o->expires_ns
+          || (o->proxy == idx && strcmp (o->scope, scope) == 0))
+        {
+          *pp = o->next;
+          token_free (o);
+        }
+      else
+        pp = &o->next;
+    }
+  t->next = reg->proxy_state->tokens;
+  reg->proxy_state->tokens = t;
+  pthread_mutex_unlock (&reg->proxy_lock);
+}
+
+/* The token out of a token service's answer: "token" (or OAuth2's
+ * "access_token") and "expires_in".  */
+static int
+token_parse (const char *body, size_t len, const char *realm, char **token,
+             int64_t *seconds, berth_error_t *err)
+{
+  cleanup_json json_t *j = json_loadb (body, len, 0, NULL);
+  json_t *t = NULL, *e = NULL;
+  const char *s;
+
+  if (json_is_object (j))
+    {
+      t = json_object_get (j, "token");
+      if (!json_is_string (t) || *json_string_value (t) == '\0')
+        t = json_object_get (j, "access_token");
+      e = json_object_get (j, "expires_in");
+    }
+  if (!json_is_string (t) || *json_string_value (t) == '\0')
+    return berth_make_error (err, EPROTO, "token service %s: no token", realm);
+  /* It goes into a header line.  */
+  for (s = json_string_value (t); *s; s++)
+    if (*s <= ' ' || *s == 0x7f)
+      return berth_make_error (err, EPROTO, "token service %s: malformed token",
+                               realm);
+  *seconds = TOKEN_DEFAULT_SECONDS;
+  if (json_is_integer (e) && json_integer_value (e) > 0)
+    *seconds = json_integer_value (e) < INT32_MAX ? json_integer_value (e)
+                                                  : INT32_MAX;
+  *token = xstrdup (json_string_value (t));
+  return 0;
+}
+
+/* Get a token for challenge CH from its realm, and cache it.  */
+static int
+token_fetch (struct registry *reg, const struct registry_proxy_config *p,
+             const struct challenge *ch, char **token, berth_error_t *err)
+{
+  struct upstream_auth auth = { NULL, p->username ? p : NULL };
+  cleanup_free char *url = xstrdup (ch->realm), *body = NULL;
+  struct upstream u = { 0 };
+  int64_t seconds = TOKEN_DEFAULT_SECONDS;
+  int r;
+
+  if (strncmp (url, "http://", 7) != 0 && strncmp (url, "https://", 8) != 0)
+    return berth_make_error (err, EPROTO,
+                             "upstream %s: the token realm is not an "
+                             "http(s) URL",
+                             p->upstream);
+  if (ch->service[0])
+    url_add_param (&url, "service", ch->service);
+  if (ch->scope[0])
+    url_add_param (&url, "scope", ch->scope);
+  u.sink = upstream_body_sink;
+  u.max = TOKEN_MAX_BYTES;
+  r = upstream_perform ("GET", url, NULL, &auth, ch->realm, &u, err);
+  body = u.body;
+  if (r < 0)
+    return berth_error_wrap (err, "token service");
+  if ((u.status == 401 || u.status == 403) && p->username)
+    return berth_make_error (err, EACCES,
+                             "token service %s refused the credentials of "
+                             "user `%s` (%u)",
+                             ch->realm, p->username, u.status);
+  if (u.status == 401 || u.status == 403)
+    return berth_make_error (err, EACCES,
+                             "token service %s refused an anonymous token "
+                             "(%u); configure username and password",
+                             ch->realm, u.status);
+  if (u.status != 200)
+    return berth_make_error (err, EPROTO, "token service %s: %u", ch->realm,
+                             u.status);
+  r = token_parse (body ? body : "", u.len, ch->realm, token, &seconds, err);
+  if (r == 0)
+    token_store (reg, p, ch->scope, *token, seconds);
+  if (body)
+    explicit_bzero (body, u.len);
+  return r;
+}
+
+/* After a 401 (U): set AUTH up to answer its challenge; 1 to retry, 0
+ * when there is no challenge to answer.  */
+static int
+answer_challenge (struct registry *reg, const struct registry_proxy_config *p,
+                  const struct upstream *u, struct upstream_auth *auth,
+                  char **token, berth_error_t *err)
+{
+  struct challenge ch;
+  int r;
+
+  if (u->bearer[0])
+    {
+      if (!parse_challenge (u->bearer, &ch))
+        return berth_make_error (err, EPROTO,
+                                 "upstream %s: malformed Bearer challenge",
+                                 p->upstream);
+      free_secret (*token);
+      *token = NULL;
+      r = token_fetch (reg, p, &ch, token, err);
+      if (r < 0)
+        return r;
+      auth->bearer = *token;
+      auth->basic = NULL;
+      return 1;
+    }
+  if (!u->basic)
+    return 0;
+  if (p->username == NULL)
+    return berth_make_error (err, EACCES,
+                             "upstream %s asks for credentials; none are "
+                             "configured",
+                             p->upstream);
+  if (auth->basic)
+    return 0; /* they were sent and refused */
+  auth->basic = p;
+  auth->bearer = NULL;
+  return 1;
+}
+
+/* The error for a 401 or 403 that the credentials did not get past.  */
+static int
+access_refused (const struct registry_proxy_config *p, const struct upstream *u,
+                const struct upstream_auth *auth, const char *what,
+                berth_error_t *err)
+{
+  struct challenge ch = { .error = "" };
+
+  if (u->status == 403)
+    return berth_make_error (err, EACCES, "upstream %s denied access to %s",
+                             p->upstream, what);
+  if (auth->basic)
+    return berth_make_error (err, EACCES,
+                             "upstream %s refused the credentials of user "
+                             "`%s`",
+                             p->upstream, p->username);
+  if (u->bearer[0])
+    parse_challenge (u->bearer, &ch);
+  return berth_make_error (err, EACCES, "upstream %s refused access to %s%s%s",
+                           p->upstream, what, ch.error[0] ? ": " : "",
+                           ch.error);
+}
+
+/* METHOD UPSTREAM-URL/v2/NAME/KIND/REF, authenticated as upstream asks; a
+ * 200 answer's body goes to U->sink.  Fails when no complete answer came
+ * (or the sink failed), and with -EACCES when upstream refused access
+ * (401, 403) with the credentials it got.  */
+static int
+upstream_request (struct registry *reg, const struct registry_proxy_config *p,
+                  const char *method, const char *name, const char *kind,
+                  const char *ref, const char *accept, struct upstream *u,
+                  berth_error_t *err)
+{
+  cleanup_free char *url = NULL, *scope = NULL, *what = NULL;
+  struct upstream_auth auth = { NULL, NULL };
+  char *token;
+  bool *basic = &reg->proxy_state->basic[proxy_index (reg, p)];
+  int r;
+
+  xasprintf (&url, "%s/v2/%s/%s/%s", p->upstream, name, kind, ref);
+  xasprintf (&scope, "repository:%s:pull", name);
+  xasprintf (&what, "%s %s/%s/%s", method, name, kind, ref);
+  token = token_lookup (reg, p, scope);
+  auth.bearer = token;
+  if (token == NULL && p->username && __atomic_load_n (basic, __ATOMIC_RELAXED))
+    auth.basic = p;
+  r = upstream_perform (method, url, accept, &auth, p->upstream, u, err);
+  if (r == 0 && u->status == 401)
+    {
+      r = answer_challenge (reg, p, u, &auth, &token, err);
+      if (r > 0)
+        r = upstream_perform (method, url, accept, &auth, p->upstream, u, err);
+      if (r == 0 && auth.basic && u->status != 401)
+        __atomic_store_n (basic, true, __ATOMIC_RELAXED);
+    }
+  if (r == 0 && (u->status == 401 || u->status == 403))
+    r = access_refused (p, u, &auth, what, err);
+  free_secret (token);
   return r;
 }
 
@@ -322,8 +810,8 @@ registry_proxy_revalidate (struct registry *reg,
   struct upstream u = { 0 };
   int r;
 
-  r = upstream_request (p, "HEAD", upstream_name, "manifests", tag, accept, &u,
-                        err);
+  r = upstream_request (reg, p, "HEAD", upstream_name, "manifests", tag, accept,
+                        &u, err);
   if (r < 0)
     return r;
   if (u.status == 200 && u.dcd[0] && strcmp (u.dcd, have->str) == 0)
@@ -355,8 +843,8 @@ registry_proxy_fetch_manifest (struct registry *reg,
 
   u.sink = upstream_body_sink;
   u.max = reg->max_manifest;
-  r = upstream_request (p, "GET", upstream_name, "manifests", ref, accept, &u,
-                        err);
+  r = upstream_request (reg, p, "GET", upstream_name, "manifests", ref, accept,
+                        &u, err);
   body = u.body;
   len = u.len;
   if (r < 0)
@@ -458,7 +946,7 @@ registry_proxy_fetch_blob (struct registry *reg,
   u.reg = reg;
   u.name = name;
   u.digest = d;
-  r = upstream_request (p, "GET", upstream_name, "blobs", d->str, NULL, &u,
+  r = upstream_request (reg, p, "GET", upstream_name, "blobs", d->str, NULL, &u,
                         err);
   if (r == 0 && u.status != 200)
     r = u.status == 404
@@ -509,6 +997,12 @@ registry_proxy_answer_failure (struct registry *reg, struct http_request *req,
   if (r == -EBADMSG)
     registry_error (req, 502, E_DIGEST_INVALID,
                     "upstream's content does not match its digest",
+                    json_pack ("{s:s}", "upstream", msg));
+  else if (r == -EACCES)
+    /* The mirror's own credentials: the client can do nothing about
+     * them, so no 401 (it would make the client send its own).  */
+    registry_error (req, 502, E_DENIED,
+                    "upstream registry denied access to the mirror",
                     json_pack ("{s:s}", "upstream", msg));
   else
     registry_error (req, 502, "UNKNOWN", "upstream registry failed",

@@ -28,6 +28,7 @@ struct registry
   size_t n_proxies;
   pthread_mutex_t proxy_lock;
   json_t *tag_times; /* "name:tag" -> when fetched from upstream */
+  struct registry_proxy_state *proxy_state; /* proxy.c's, under proxy_lock */
 };
 
 /* A /v2/ request after routing: NAME is the validated repository (NULL
