@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -295,12 +296,18 @@ class CountingRelay:
     """A tiny HTTP/1.1 relay put between the cache and its upstream
     (TARGET, "host:port", may be set after the start).  It counts requests
     per (method, path without query) as they arrive, before forwarding
-    them, so the counts are complete once the cache has had its answers."""
+    them, so the counts are complete once the cache has had its answers.
+    hold(PATH) keeps the answers to GETs of PATH unfinished (the headers
+    and all but the last bytes sent) until release(), or cut() closes
+    their connections instead."""
 
     def __init__(self):
         self.target = None
         self.counts = collections.Counter()
         self.cond = threading.Condition()
+        self.held = None
+        self.gate = threading.Event()
+        self.cut_held = False
         relay = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -329,10 +336,29 @@ class CountingRelay:
         with self.cond:
             return self.counts[(method, path)]
 
-    def total(self, method, prefix):
+    def total(self, method, suffix):
+        """Requests of METHOD whose path ends with SUFFIX."""
         with self.cond:
             return sum(n for (m, p), n in self.counts.items()
-                       if m == method and p.startswith(prefix))
+                       if m == method and p.endswith(suffix))
+
+    def wait_count(self, method, path, n, timeout=60):
+        with self.cond:
+            assert self.cond.wait_for(
+                lambda: self.counts[(method, path)] >= n, timeout), (
+                    "%s %s did not reach the upstream" % (method, path))
+
+    def hold(self, path):
+        self.held = path
+        self.gate.clear()
+        self.cut_held = False
+
+    def release(self):
+        self.gate.set()
+
+    def cut(self):
+        self.cut_held = True
+        self.gate.set()
 
     def relay(self, h):
         with self.cond:
@@ -359,9 +385,24 @@ class CountingRelay:
             self.send_body(h, body)
 
     def send_body(self, h, body):
-        h.wfile.write(body)
+        try:
+            if h.path.split("?")[0] != self.held or len(body) < 2:
+                h.wfile.write(body)
+                return
+            first = min(1 << 20, len(body) - 1)
+            h.wfile.write(body[:first])
+            self.gate.wait()
+            if self.cut_held:
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
+            h.wfile.write(body[first:])
+        except (BrokenPipeError, ConnectionResetError):
+            # The cache went away (a failing test stops it).
+            h.close_connection = True
 
     def close(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -645,3 +686,171 @@ def test_credentials_config_refused(entry, status, message):
     p = run_with_config({"proxy": [config]})
     assert p.returncode == status, p
     assert message in p.stderr, p.stderr
+
+
+# --------------------------------------------------------------------------
+# One upstream fetch for concurrent misses
+
+CLIENTS = 10
+
+
+@pytest.fixture
+def relayed():
+    """An upstream registry behind a CountingRelay, and a cache in front of
+    the relay with an HTTP thread for each client (a waiting request holds
+    its thread), logging at debug: a request that joins a fetch in
+    progress says so."""
+    with contextlib.ExitStack() as cleanup:
+        relay = CountingRelay()
+        cleanup.callback(relay.close)
+        up = rh.start_registry()
+        cleanup.callback(up.stop)
+        relay.target = up.host
+        cache = start_cache("http://" + relay.host, settings={
+            "threads": CLIENTS + 4, "log_level": "debug"})
+        cleanup.callback(cache.stop)
+        yield up, relay, cache
+        cache.check_healthy()
+
+
+def waiting(cache, what):
+    with open(cache.log_path, errors="replace") as f:
+        return f.read().count("proxy: waiting for the fetch of " + what)
+
+
+def start_concurrent(cache, relay, path, suffix, what, fetches):
+    """Starts one client thread per function of FETCHES (each called with
+    a client; the results go into the returned list): the first once its
+    fetch of PATH is held at the relay, each next one once the one before
+    waits for that fetch (the cache's log names WHAT), so that all
+    overlap; fails as soon as a second GET of a path ending with SUFFIX
+    goes upstream.  Returns the threads and the results."""
+    results = [None] * len(fetches)
+    threads = []
+
+    def run(i):
+        results[i] = fetches[i](cache.client(timeout=120))
+
+    for i in range(len(fetches)):
+        t = threading.Thread(target=run, args=(i,))
+        t.start()
+        threads.append(t)
+        if i == 0:
+            relay.wait_count("GET", path, 1)
+            continue
+        deadline = time.monotonic() + 60
+        while waiting(cache, what) < i:
+            assert relay.total("GET", suffix) == 1, (
+                "a second fetch of the object went upstream")
+            assert time.monotonic() < deadline, (
+                "client %d did not join the fetch; log:\n%s"
+                % (i, cache.log()))
+            time.sleep(0.01)
+    return threads, results
+
+
+def join_all(threads):
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive()
+
+
+def streamed_blob(repo, digest):
+    """A client's GET of a blob, read in pieces and hashed: (status, size,
+    digest of the body)."""
+    def fetch(c):
+        conn = http.client.HTTPConnection(c.host, timeout=120)
+        try:
+            conn.request("GET", "/v2/%s/blobs/%s" % (repo, digest))
+            resp = conn.getresponse()
+            h, size = hashlib.sha256(), 0
+            while True:
+                chunk = resp.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+            return resp.status, size, "sha256:" + h.hexdigest()
+        finally:
+            conn.close()
+    return fetch
+
+
+def test_concurrent_blob_misses_fetch_once(relayed):
+    up, relay, cache = relayed
+    data = os.urandom(20 << 20)
+    digest = rh.digest_of(data)
+    # Two upstream repositories hold the blob; the clients ask for it
+    # through both.
+    repo_a, repo_b = rh.new_repo("flight"), rh.new_repo("flight")
+    for repo in (repo_a, repo_b):
+        rh.push_blob(up.client(), repo, data, digest)
+    path_a = "/v2/%s/blobs/%s" % (repo_a, digest)
+    relay.hold(path_a)
+    fetches = [streamed_blob("mirror/" + (repo_a if i % 2 == 0 else repo_b),
+                             digest) for i in range(CLIENTS)]
+    threads, results = start_concurrent(
+        cache, relay, path_a, "/blobs/" + digest,
+        "blob http://%s %s" % (relay.host, digest), fetches)
+    relay.release()
+    join_all(threads)
+    assert results == [(200, len(data), digest)] * CLIENTS
+    # One GET of the blob upstream; the second repository's clients only
+    # asked whether it holds it.
+    assert relay.total("GET", "/blobs/" + digest) == 1
+    assert relay.count("HEAD", "/v2/%s/blobs/%s" % (repo_b, digest)) >= 1
+    # Stored once, and served from there afterwards.
+    c = cache.client()
+    for repo in (repo_a, repo_b):
+        r = c.get_blob("mirror/" + repo, digest)
+        assert r.status == 200 and rh.digest_of(r.body) == digest
+    assert relay.total("GET", "/blobs/" + digest) == 1
+
+
+def test_concurrent_blob_misses_share_a_failure(relayed):
+    up, relay, cache = relayed
+    data = os.urandom(4 << 20)
+    digest = rh.digest_of(data)
+    repo = rh.new_repo("flight")
+    rh.push_blob(up.client(), repo, data, digest)
+    path = "/v2/%s/blobs/%s" % (repo, digest)
+    relay.hold(path)
+    fetches = [lambda c: c.get_blob("mirror/" + repo, digest)] * 4
+    threads, results = start_concurrent(
+        cache, relay, path, path, "blob http://%s %s" % (relay.host, digest),
+        fetches)
+    # The upstream connection breaks mid-body: every client gets the error.
+    relay.cut()
+    join_all(threads)
+    for r in results:
+        rh.expect_error(r, 502, "UNKNOWN")
+        assert "truncated" in r.json()["errors"][0]["detail"]["upstream"]
+    assert relay.count("GET", path) == 1
+    stored = [f for _, _, fs in os.walk(os.path.join(cache.root, "blobs"))
+              for f in fs]
+    assert stored == []
+    # The next miss fetches again.
+    relay.hold(None)
+    r = cache.client().get_blob("mirror/" + repo, digest)
+    assert r.status == 200 and r.body == data
+    assert relay.count("GET", path) == 2
+
+
+def test_concurrent_manifest_misses_fetch_once(relayed):
+    up, relay, cache = relayed
+    repo = rh.new_repo("flight")
+    image = rh.build_image(layers=1)
+    rh.push_manifest(up.client(), repo, image, ref="v1")
+    path = "/v2/%s/manifests/v1" % repo
+    relay.hold(path)
+    fetches = [lambda c: c.get_manifest("mirror/" + repo, "v1")] * CLIENTS
+    threads, results = start_concurrent(
+        cache, relay, path, path,
+        "manifest http://%s mirror/%s:v1" % (relay.host, repo), fetches)
+    relay.release()
+    join_all(threads)
+    for r in results:
+        assert r.status == 200, r
+        assert r.body == image.data
+        assert r.header("Docker-Content-Digest") == image.digest
+    assert relay.count("GET", path) == 1

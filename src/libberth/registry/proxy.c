@@ -37,9 +37,12 @@ struct proxy_token
   uint64_t expires_ns; /* CLOCK_MONOTONIC */
 };
 
+struct flight;
+
 struct registry_proxy_state
 {
   struct proxy_token *tokens;
+  struct flight *flights; /* fetches in progress */
   /* Per proxy: upstream answered Basic credentials, so they go with every
    * request (an atomic flag).  */
   bool *basic;
@@ -763,6 +766,120 @@ upstream_request (struct registry *reg, const struct registry_proxy_config *p,
   return r;
 }
 
+/* --- One upstream fetch per object (single-flight) -----------------------
+ * Concurrent misses of one object share one fetch: the first request
+ * (the leader) fetches and stores it; the others wait on the flight's
+ * condition and then serve what was stored, or answer the leader's error.
+ * Blobs are keyed by upstream and digest, manifests by upstream,
+ * repository and reference.  proxy_lock is held only to join, land or
+ * wait (the wait releases it), never across network I/O.  A flight leaves
+ * the table when it lands: a later miss finds the object stored (the
+ * leader checks again before fetching) or fetches it anew.  */
+
+struct flight
+{
+  struct flight *next;
+  char *key;
+  char *name;     /* the repository the leader stores into */
+  unsigned users; /* the leader and its waiters */
+  bool landed;
+  int r; /* once landed: the leader's result, and its error */
+  int err_status;
+  char *err_msg;
+  pthread_cond_t cond;
+};
+
+static void
+flight_unref (struct flight *f)
+{
+  if (--f->users > 0)
+    return;
+  pthread_cond_destroy (&f->cond);
+  free (f->key);
+  free (f->name);
+  free (f->err_msg);
+  free (f);
+}
+
+/* Joins the flight of KEY, or starts it for repository NAME: true when
+ * the caller leads it (then it must land it), false when it must wait.  */
+static bool
+flight_join (struct registry *reg, const char *key, const char *name,
+             struct flight **out)
+{
+  struct registry_proxy_state *st = reg->proxy_state;
+  struct flight *f;
+
+  pthread_mutex_lock (&reg->proxy_lock);
+  for (f = st->flights; f; f = f->next)
+    if (strcmp (f->key, key) == 0)
+      {
+        f->users++;
+        pthread_mutex_unlock (&reg->proxy_lock);
+        *out = f;
+        http_server_log (reg->server, HTTP_LOG_DEBUG,
+                         "proxy: waiting for the fetch of %s", key);
+        return false;
+      }
+  f = xmalloc0 (sizeof (*f));
+  f->key = xstrdup (key);
+  f->name = xstrdup (name);
+  f->users = 1;
+  pthread_cond_init (&f->cond, NULL);
+  f->next = st->flights;
+  st->flights = f;
+  pthread_mutex_unlock (&reg->proxy_lock);
+  *out = f;
+  return true;
+}
+
+/* The leader's result R (and ERR): wakes the waiters.  */
+static void
+flight_land (struct registry *reg, struct flight *f, int r, berth_error_t err)
+{
+  struct flight **pp;
+
+  pthread_mutex_lock (&reg->proxy_lock);
+  for (pp = &reg->proxy_state->flights; *pp != f; pp = &(*pp)->next)
+    ;
+  *pp = f->next;
+  f->landed = true;
+  f->r = r;
+  if (r < 0 && err)
+    {
+      f->err_status = err->status;
+      f->err_msg = xstrdup (err->msg ? err->msg : "upstream failed");
+    }
+  pthread_cond_broadcast (&f->cond);
+  flight_unref (f);
+  pthread_mutex_unlock (&reg->proxy_lock);
+}
+
+/* A waiter: the leader's result, with a copy of its error.  When NAME is
+ * not the repository the leader stored into, *OTHER gets that one (to
+ * free) and the result only says whether it is stored there.  */
+static int
+flight_wait (struct registry *reg, struct flight *f, const char *name,
+             char **other, berth_error_t *err)
+{
+  int r;
+
+  pthread_mutex_lock (&reg->proxy_lock);
+  while (!f->landed)
+    pthread_cond_wait (&f->cond, &reg->proxy_lock);
+  r = f->r;
+  *other = strcmp (f->name, name) != 0 ? xstrdup (f->name) : NULL;
+  if (r < 0 && err && *err == NULL && *other == NULL)
+    {
+      *err = xmalloc0 (sizeof (**err));
+      (*err)->status = f->err_status;
+      (*err)->msg = xstrdup (f->err_msg ? f->err_msg : "upstream failed");
+    }
+  flight_unref (f);
+  pthread_mutex_unlock (&reg->proxy_lock);
+  return r;
+}
+
 /* --- Tags' freshness ---------------------------------------------------- */
 
 static char *
@@ -824,13 +941,11 @@ registry_proxy_revalidate (struct registry *reg,
 
 /* --- Manifests ---------------------------------------------------------- */
 
-int
-registry_proxy_fetch_manifest (struct registry *reg,
-                               const struct registry_proxy_config *p,
-                               const char *name, const char *upstream_name,
-                               const char *ref,
-                               const struct registry_digest *want,
-                               const char *accept, berth_error_t *err)
+static int
+fetch_manifest (struct registry *reg, const struct registry_proxy_config *p,
+                const char *name, const char *upstream_name, const char *ref,
+                const struct registry_digest *want, const char *accept,
+                berth_error_t *err)
 {
   cleanup_manifest struct registry_manifest *m = NULL;
   cleanup_free char *body = NULL;
@@ -899,7 +1014,65 @@ registry_proxy_fetch_manifest (struct registry *reg,
   return r;
 }
 
+/* Did a flight that landed just before this one store manifest REF?  A
+ * tag counts only when it was fetched within the TTL.  */
+static bool
+manifest_stored (struct registry *reg, const struct registry_proxy_config *p,
+                 const char *name, const char *ref,
+                 const struct registry_digest *want)
+{
+  struct registry_manifest_data md;
+  berth_error_t e = NULL;
+
+  if (want)
+    return registry_storage_manifest_exists (reg->storage, name, want);
+  if (!registry_proxy_tag_fresh (reg, p, name, ref)
+      || registry_storage_manifest_get (reg->storage, name, ref, NULL, &md, &e)
+             < 0)
+    {
+      berth_error_release (&e);
+      return false;
+    }
+  registry_manifest_data_release (&md);
+  return true;
+}
+
+int
+registry_proxy_fetch_manifest (struct registry *reg,
+                               const struct registry_proxy_config *p,
+                               const char *name, const char *upstream_name,
+                               const char *ref,
+                               const struct registry_digest *want,
+                               const char *accept, berth_error_t *err)
+{
+  cleanup_free char *key = NULL, *other = NULL;
+  struct flight *f;
+  int r;
+
+  /* The repository names the upstream and its name there.  */
+  xasprintf (&key, "manifest %s %s:%s", p->upstream, name, ref);
+  if (!flight_join (reg, key, name, &f))
+    return flight_wait (reg, f, name, &other, err);
+  r = manifest_stored (reg, p, name, ref, want)
+          ? 0
+          : fetch_manifest (reg, p, name, upstream_name, ref, want, accept,
+                            err);
+  flight_land (reg, f, r, err ? *err : NULL);
+  return r;
+}
+
 /* --- Blobs -------------------------------------------------------------- */
+
+/* Upstream's answer U to METHOD of blob D was not a 200.  */
+static int
+blob_status_error (const struct upstream *u, const char *method,
+                   const struct registry_digest *d, berth_error_t *err)
+{
+  if (u->status == 404)
+    return berth_make_error (err, ENOENT, "upstream: blob unknown");
+  return berth_make_error (err, EPROTO, "upstream: %s blob %s: %u", method,
+                           d->str, u->status);
+}
 
 /* Starts the upload session of U's blob. */
 static int
@@ -931,11 +1104,10 @@ upstream_blob_sink (struct upstream *u, const char *buf, size_t n,
   return registry_upload_write (u->up, buf, n, err);
 }
 
-int
-registry_proxy_fetch_blob (struct registry *reg,
-                           const struct registry_proxy_config *p,
-                           const char *name, const char *upstream_name,
-                           const struct registry_digest *d, berth_error_t *err)
+static int
+fetch_blob (struct registry *reg, const struct registry_proxy_config *p,
+            const char *name, const char *upstream_name,
+            const struct registry_digest *d, berth_error_t *err)
 {
   struct registry_upload *up;
   struct upstream u = { 0 };
@@ -949,10 +1121,7 @@ registry_proxy_fetch_blob (struct registry *reg,
   r = upstream_request (reg, p, "GET", upstream_name, "blobs", d->str, NULL, &u,
                         err);
   if (r == 0 && u.status != 200)
-    r = u.status == 404
-            ? berth_make_error (err, ENOENT, "upstream: blob unknown")
-            : berth_make_error (err, EPROTO, "upstream: GET blob %s: %u",
-                                d->str, u.status);
+    r = blob_status_error (&u, "GET", d, err);
   opened = u.up != NULL;
   if (r == 0 && !opened)
     {
@@ -978,6 +1147,70 @@ registry_proxy_fetch_blob (struct registry *reg,
   registry_upload_end (up);
   r = registry_upload_commit (reg->storage, up, d, err);
   registry_upload_release (reg->storage, up);
+  return r;
+}
+
+/* The flight of another repository (FROM) stored blob D: NAME gets it
+ * too if upstream holds it under NAME's upstream name (a HEAD, no body).
+ * -EAGAIN (*ERR untouched) when FROM no longer holds it.  */
+static int
+blob_share (struct registry *reg, const struct registry_proxy_config *p,
+            const char *name, const char *upstream_name, const char *from,
+            const struct registry_digest *d, berth_error_t *err)
+{
+  struct upstream u = { 0 };
+  uint64_t size;
+  int r;
+
+  if (registry_storage_blob_stat (reg->storage, name, d, &size, NULL) == 0)
+    return 0; /* another waiter of NAME linked it */
+  r = upstream_request (reg, p, "HEAD", upstream_name, "blobs", d->str, NULL,
+                        &u, err);
+  if (r == 0 && u.status != 200)
+    r = blob_status_error (&u, "HEAD", d, err);
+  if (r < 0)
+    return r;
+  r = registry_storage_blob_mount (reg->storage, name, from, d, err);
+  if (r == -ENOENT)
+    {
+      berth_error_release (err);
+      return -EAGAIN;
+    }
+  return r;
+}
+
+int
+registry_proxy_fetch_blob (struct registry *reg,
+                           const struct registry_proxy_config *p,
+                           const char *name, const char *upstream_name,
+                           const struct registry_digest *d, berth_error_t *err)
+{
+  cleanup_free char *key = NULL;
+  struct flight *f;
+  uint64_t size;
+  int r;
+
+  xasprintf (&key, "blob %s %s", p->upstream, d->str);
+  while (!flight_join (reg, key, name, &f))
+    {
+      cleanup_free char *other = NULL;
+
+      r = flight_wait (reg, f, name, &other, err);
+      if (other == NULL)
+        return r;
+      /* Another repository's fetch: its failure says nothing about this
+       * one (upstream holds blobs per repository), so fetch again; its
+       * success saves the body.  */
+      if (r == 0
+          && (r = blob_share (reg, p, name, upstream_name, other, d, err))
+                 != -EAGAIN)
+        return r;
+    }
+  /* A flight that landed just before this one may have stored it.  */
+  r = registry_storage_blob_stat (reg->storage, name, d, &size, NULL);
+  if (r < 0)
+    r = fetch_blob (reg, p, name, upstream_name, d, err);
+  flight_land (reg, f, r, err ? *err : NULL);
   return r;
 }
 
