@@ -363,6 +363,137 @@ def test_token_rsa_key(secrets, tmp_dir):
 
 
 # --------------------------------------------------------------------------
+# Admins: POST /admin/gc
+
+BOB = rh.basic_header("bob", "hunter2")
+ADMIN_SCOPE = "registry:admin:*"
+
+
+def with_admins(cfg, admins=("alice",)):
+    """CFG with auth.admins and a GC that collects at once."""
+    cfg["auth"]["admins"] = list(admins)
+    cfg["gc"] = {"grace_seconds": 0}
+    return cfg
+
+
+def orphan_blob(client, repo):
+    """Pushes a blob no manifest references: the next collection takes
+    it."""
+    data = rh.random_bytes(1000)
+    rh.push_blob(client, repo, data)
+    return rh.digest_of(data)
+
+
+def expect_gc_ran(reg, client, authorization):
+    digest = orphan_blob(client, "alice/gc")
+    stats = rh.run_gc(reg.auth_client(authorization))
+    assert stats["blobs_deleted"] >= 1, stats
+    assert client.get_blob("alice/gc", digest).status == 404
+
+
+def test_admin_gc_basic(secrets):
+    reg = rh.start_auth_registry(with_admins(htpasswd_config(secrets)))
+    try:
+        alice = reg.auth_client(ALICE)
+        expect_gc_ran(reg, alice, ALICE)
+        # A valid user who is not an admin: 403 DENIED, nothing collected.
+        digest = orphan_blob(alice, "alice/gc")
+        rh.expect_error(reg.auth_client(BOB).post("/admin/gc"), 403,
+                        "DENIED")
+        assert alice.get_blob("alice/gc", digest).status == 200
+        # No, wrong or other credentials: 401 with the Basic challenge.
+        for bad in (None, rh.basic_header("alice", "wrong"),
+                    rh.basic_header("nobody", "secret"), "Bearer abc"):
+            expect_challenge(reg.auth_client(bad).post("/admin/gc"), "Basic",
+                             realm="berth test")
+        assert alice.get_blob("alice/gc", digest).status == 200
+        reg.check_healthy()
+    finally:
+        reg.stop()
+
+
+def test_admin_gc_token(secrets):
+    reg = rh.start_auth_registry(with_admins(token_config(secrets)))
+    try:
+        alice = bearer(reg, "repository:alice/gc:pull,push")
+        # Basic credentials of an admin work in token mode too.
+        expect_gc_ran(reg, alice, ALICE)
+        # The token service grants registry:admin:* to admins only.
+        r = get_token(reg, ADMIN_SCOPE, authorization=ALICE)
+        assert claims_of(r.json()["token"])[1]["access"] == [
+            {"type": "registry", "name": "admin", "actions": ["*"]}]
+        expect_gc_ran(reg, alice, "Bearer " + r.json()["token"])
+        r = get_token(reg, ADMIN_SCOPE, authorization=BOB)
+        assert claims_of(r.json()["token"])[1]["access"] == []
+        bob_token = "Bearer " + r.json()["token"]
+        assert claims_of(get_token(reg, ADMIN_SCOPE).json()["token"])[1][
+            "access"] == []
+
+        digest = orphan_blob(alice, "alice/gc")
+        # Valid tokens without the admin scope, and a non-admin's Basic
+        # credentials: 403 DENIED.
+        for other in (bob_token, alice.authorization, BOB):
+            r = reg.auth_client(other).post("/admin/gc")
+            rh.expect_error(r, 403, "DENIED")
+        # No credentials: the Bearer challenge for the admin scope; a bad
+        # token: invalid_token; wrong Basic credentials: a Basic challenge.
+        realm = "http://%s/token" % reg.host
+        got = expect_challenge(reg.auth_client().post("/admin/gc"), "Bearer",
+                               realm=realm, service=SERVICE,
+                               scope=ADMIN_SCOPE)
+        assert "error" not in got
+        got = expect_challenge(
+            reg.auth_client("Bearer " + alice.authorization.split()[1] + "x")
+            .post("/admin/gc"), "Bearer", scope=ADMIN_SCOPE)
+        assert got["error"] == "invalid_token"
+        expect_challenge(reg.auth_client(rh.basic_header("alice", "nope"))
+                         .post("/admin/gc"), "Basic")
+        assert alice.get_blob("alice/gc", digest).status == 200
+        reg.check_healthy()
+    finally:
+        reg.stop()
+
+
+def start_fails(config, tmp_dir):
+    """Runs the registry with CONFIG, which must make it exit at once;
+    returns its stderr."""
+    path = os.path.join(tmp_dir, "config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    root = os.path.join(tmp_dir, "root")
+    p = subprocess.run([rh.registry_binary(), "--listen", "127.0.0.1:0",
+                        "--root", root, "--config", path],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0, p
+    assert "listening" not in p.stderr, p.stderr
+    return p.stderr
+
+
+@pytest.mark.parametrize("mode", ["htpasswd", "token"])
+def test_admin_config_refused(secrets, tmp_dir, mode):
+    def config(admins):
+        make = htpasswd_config if mode == "htpasswd" else token_config
+        cfg = make(secrets)
+        cfg["auth"]["admins"] = admins
+        return cfg
+
+    err = start_fails(config(["alice", "carol"]), tmp_dir)
+    assert "auth.admins" in err and "`carol` is not a user" in err, err
+    for bad in ("alice", {"alice": True}, 1, ["alice", 2]):
+        err = start_fails(config(bad), tmp_dir)
+        assert "auth.admins: expected an array" in err, (bad, err)
+    if mode == "token":
+        cfg = config(["alice"])
+        del cfg["auth"]["token"]["users"]
+        err = start_fails(cfg, tmp_dir)
+        assert "auth.admins" in err and "auth.token.users" in err, err
+    else:
+        err = start_fails({"auth": {"admins": ["alice"]}}, tmp_dir)
+        assert "auth.admins: needs auth.htpasswd or auth.token" in err, err
+
+
+# --------------------------------------------------------------------------
 # Real clients
 
 @pytest.fixture

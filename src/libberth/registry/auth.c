@@ -30,8 +30,9 @@ struct registry_auth
   bool anonymous_pull;
   char *realm, *service, *issuer;
   int64_t expiration;
-  struct registry_acl_entry *acl; /* borrowed copies, see copy_acl */
+  struct registry_acl_entry *acl; /* copies, see copy_config */
   size_t n_acl;
+  char **admins; /* users who may POST /admin/gc; NULL: none */
   struct htuser *users;
   size_t n_users;
   struct jwt_key *key;
@@ -126,6 +127,17 @@ user_ok (const struct registry_auth *a, const char *user, const char *pass)
   return false;
 }
 
+static bool
+has_user (const struct registry_auth *a, const char *user)
+{
+  size_t i;
+
+  for (i = 0; i < a->n_users; i++)
+    if (strcmp (a->users[i].name, user) == 0)
+      return true;
+  return false;
+}
+
 /* --- Credentials -------------------------------------------------------- */
 
 /* The token of an Authorization header using SCHEME, or NULL.  */
@@ -190,11 +202,23 @@ authenticate (const struct registry_auth *a, struct http_request *req,
 
 /* --- Challenges --------------------------------------------------------- */
 
+/* What a token needs for the admin endpoints (POST /admin/gc), in the
+ * form of Docker's registry:catalog:*.  */
+#define ADMIN_SCOPE "registry:admin:*"
+
 static void
 challenge_basic (struct http_request *req, const char *realm)
 {
   registry_error (req, 401, E_UNAUTHORIZED, "authentication required", NULL);
   http_headerf (req, "WWW-Authenticate", "Basic realm=\"%s\"", realm);
+}
+
+const char *
+registry_auth_basic_realm (const struct registry_auth *a)
+{
+  /* In token mode the realm is the token URL; Basic logins there (the
+   * token endpoint's) name the service.  */
+  return a->kind == REGISTRY_AUTH_TOKEN ? a->service : a->realm;
 }
 
 /* The scope a request needs (malloc'd), or NULL for /v2/ itself.  */
@@ -217,15 +241,14 @@ scope_for (const char *name, enum registry_action action)
   return s;
 }
 
-/* ERROR, when set, is RFC 6750's: "invalid_token" (bad signature,
- * expired, not ours) or "insufficient_scope" (a valid token that does not
- * cover the request).  */
+/* SCOPE is the scope the request needs (NULL: none).  ERROR, when set,
+ * is RFC 6750's: "invalid_token" (bad signature, expired, not ours) or
+ * "insufficient_scope" (a valid token that does not cover the request).
+ * STATUS is 401, or 403 DENIED when asking again cannot help.  */
 static void
 challenge_bearer (const struct registry_auth *a, struct http_request *req,
-                  const char *name, enum registry_action action,
-                  const char *error)
+                  unsigned status, const char *scope, const char *error)
 {
-  cleanup_free char *scope = scope_for (name, action);
   cleanup_free char *scope_param = NULL;
   cleanup_free char *error_param = NULL;
 
@@ -233,7 +256,10 @@ challenge_bearer (const struct registry_auth *a, struct http_request *req,
     xasprintf (&scope_param, ",scope=\"%s\"", scope);
   if (error)
     xasprintf (&error_param, ",error=\"%s\"", error);
-  registry_error (req, 401, E_UNAUTHORIZED, "authentication required", NULL);
+  if (status == 403)
+    registry_error (req, 403, E_DENIED, "access denied", NULL);
+  else
+    registry_error (req, 401, E_UNAUTHORIZED, "authentication required", NULL);
   http_headerf (req, "WWW-Authenticate",
                 "Bearer realm=\"%s\",service=\"%s\"%s%s", a->realm, a->service,
                 scope_param ? scope_param : "", error_param ? error_param : "");
@@ -334,6 +360,7 @@ check_bearer (const struct registry_auth *a, struct http_request *req,
     [REGISTRY_CATALOG] = REGISTRY_ACL_ALL,
   };
   const char *token = authorization (req, "Bearer");
+  cleanup_free char *scope = scope_for (name, action);
   cleanup_json json_t *claims = NULL;
   unsigned got;
 
@@ -341,13 +368,13 @@ check_bearer (const struct registry_auth *a, struct http_request *req,
     {
       if (a->anonymous_pull && action == REGISTRY_PULL && name)
         return 0;
-      challenge_bearer (a, req, name, action, NULL);
+      challenge_bearer (a, req, 401, scope, NULL);
       return -1;
     }
   claims = valid_claims (a, token);
   if (claims == NULL)
     {
-      challenge_bearer (a, req, name, action, "invalid_token");
+      challenge_bearer (a, req, 401, scope, "invalid_token");
       return -1;
     }
   if (name == NULL && action == REGISTRY_PULL)
@@ -356,7 +383,7 @@ check_bearer (const struct registry_auth *a, struct http_request *req,
                                    : granted_in (claims, "repository", name);
   if ((got & need[action]) == need[action])
     return 0;
-  challenge_bearer (a, req, name, action, "insufficient_scope");
+  challenge_bearer (a, req, 401, scope, "insufficient_scope");
   return -1;
 }
 
@@ -382,6 +409,65 @@ registry_auth_check (void *data, struct http_request *req, const char *name,
   return -1;
 }
 
+/* --- Admins ------------------------------------------------------------- */
+
+static bool
+is_admin (const struct registry_auth *a, const char *account)
+{
+  size_t i;
+
+  for (i = 0; account && a->admins && a->admins[i]; i++)
+    if (strcmp (a->admins[i], account) == 0)
+      return true;
+  return false;
+}
+
+/* A Bearer token on an admin endpoint: it must be ours, current, carry
+ * registry:admin:* and name an admin (the list may have changed since it
+ * was issued).  */
+static int
+check_admin_token (const struct registry_auth *a, struct http_request *req,
+                   const char *token)
+{
+  cleanup_json json_t *claims = valid_claims (a, token);
+  json_t *sub;
+
+  if (claims == NULL)
+    {
+      challenge_bearer (a, req, 401, ADMIN_SCOPE, "invalid_token");
+      return -1;
+    }
+  sub = json_object_get (claims, "sub");
+  if (granted_in (claims, "registry", "admin") == REGISTRY_ACL_ALL
+      && json_is_string (sub) && is_admin (a, json_string_value (sub)))
+    return 0;
+  challenge_bearer (a, req, 403, ADMIN_SCOPE, "insufficient_scope");
+  return -1;
+}
+
+int
+registry_auth_admin (const struct registry_auth *a, struct http_request *req)
+{
+  cleanup_free char *account = NULL;
+  const char *token = authorization (req, "Bearer");
+  const char *realm = registry_auth_basic_realm (a);
+  int r;
+
+  if (a->kind == REGISTRY_AUTH_TOKEN && token)
+    return check_admin_token (a, req, token);
+  r = authenticate (a, req, &account);
+  if (r > 0 && is_admin (a, account))
+    return 0;
+  if (r > 0)
+    registry_error (req, 403, E_DENIED, "not an admin",
+                    json_pack ("{s:s}", "account", account));
+  else if (r == 0 && a->kind == REGISTRY_AUTH_TOKEN)
+    challenge_bearer (a, req, 401, ADMIN_SCOPE, NULL);
+  else
+    challenge_basic (req, realm);
+  return -1;
+}
+
 /* --- The token service -------------------------------------------------- */
 
 /* What the ACL lets ACCOUNT (NULL: anonymous) do on TYPE:NAME.  */
@@ -404,9 +490,21 @@ acl_allows (const struct registry_auth *a, const char *account,
   return bits;
 }
 
+/* What ACCOUNT may do on TYPE:NAME of a requested scope: the admin scope
+ * (registry:admin) is the admins', everything else the ACL's.  */
+static unsigned
+grantable (const struct registry_auth *a, const char *account, const char *type,
+           const char *name)
+{
+  if (strcmp (type, "registry") == 0 && strcmp (name, "admin") == 0)
+    return is_admin (a, account) ? REGISTRY_ACL_ALL : 0;
+  return acl_allows (a, account, type, name);
+}
+
 /* One requested scope "TYPE:NAME:ACTIONS" (NAME may hold a ':' for a
- * registry with a port), granted as far as the ACL allows; unknown types,
- * invalid names and scopes nothing is granted for add nothing.  */
+ * registry with a port), granted as far as the ACL (or the admins list)
+ * allows; unknown types, invalid names and scopes nothing is granted for
+ * add nothing.  */
 static void
 grant_scope (const struct registry_auth *a, const char *account,
              const char *scope, json_t *access)
@@ -433,12 +531,13 @@ grant_scope (const struct registry_auth *a, const char *account,
           return;
         }
     }
-  else if (strcmp (type, "registry") != 0 || strcmp (name, "catalog") != 0)
+  else if (strcmp (type, "registry") != 0
+           || (strcmp (name, "catalog") != 0 && strcmp (name, "admin") != 0))
     return;
   for (tok = strtok_r (acts, ",", &save); tok;
        tok = strtok_r (NULL, ",", &save))
     want |= action_bits (tok);
-  got = want & acl_allows (a, account, type, name);
+  got = want & grantable (a, account, type, name);
   if (got == 0)
     return;
   list = json_array ();
@@ -579,10 +678,35 @@ copy_config (struct registry_auth *a, const struct registry_auth_config *cfg,
       a->acl[i].actions = cfg->acl[i].actions;
     }
   a->n_acl = cfg->n_acl;
+  a->admins = cfg->admins ? strv_dup (cfg->admins) : NULL;
   /* Both go inside quoted parameters of WWW-Authenticate.  */
   if (strpbrk (a->realm, "\"\\\r\n") || strpbrk (a->service, "\"\\\r\n"))
     return berth_make_invalid (err, "auth.token: no quotes, backslashes or "
                                     "line breaks in realm and service");
+  return 0;
+}
+
+/* Every admin must be a user of the htpasswd file: a typo would leave
+ * the endpoint closed without a word.  */
+static int
+check_admins (const struct registry_auth_config *cfg,
+              const struct registry_auth *a, berth_error_t *err)
+{
+  size_t i;
+
+  for (i = 0; a->admins && a->admins[i]; i++)
+    {
+      if (cfg->htpasswd == NULL)
+        return berth_make_invalid (err,
+                                   "auth.admins: `%.64s` is not a user: "
+                                   "auth.token.users is not set",
+                                   a->admins[i]);
+      if (!has_user (a, a->admins[i]))
+        return berth_make_invalid (err,
+                                   "auth.admins: `%.64s` is not a user of "
+                                   "`%s`",
+                                   a->admins[i], cfg->htpasswd);
+    }
   return 0;
 }
 
@@ -605,6 +729,8 @@ registry_auth_create (const struct registry_auth_config *cfg,
                                  : "auth.htpasswd.path");
       goto fail;
     }
+  if (check_admins (cfg, a, err) < 0)
+    goto fail;
   if (cfg->kind == REGISTRY_AUTH_TOKEN
       && jwt_key_load (cfg->key, &a->key, err) < 0)
     {
@@ -625,19 +751,20 @@ registry_auth_free (struct registry_auth *a)
 
   if (a == NULL)
     return;
-  for (i = 0; i < a->n_users; i++)
-    {
-      OPENSSL_cleanse (a->users[i].hash, strlen (a->users[i].hash));
-      free (a->users[i].name);
-      free (a->users[i].hash);
-    }
   for (i = 0; i < a->n_acl; i++)
     {
       free (a->acl[i].account);
       free (a->acl[i].type);
       free (a->acl[i].name);
     }
+  for (i = 0; i < a->n_users; i++)
+    {
+      OPENSSL_cleanse (a->users[i].hash, strlen (a->users[i].hash));
+      free (a->users[i].name);
+      free (a->users[i].hash);
+    }
   free (a->users);
+  strv_free (a->admins);
   free (a->acl);
   free (a->realm);
   free (a->service);

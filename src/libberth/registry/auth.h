@@ -6,7 +6,12 @@
  *   registry_auth_create (&cfg->auth, &auth, &err);  // reads the files
  *   registry_auth_check (auth, req, name, action);   // the registry.h hook
  *   registry_auth_token (auth, req);                 // GET /token
+ *   registry_auth_admin (auth, req);                 // POST /admin/...
  *   registry_auth_free (auth);
+ *
+ * Admins ("auth.admins") are users of the htpasswd file; with the token
+ * service they may also get tokens for the scope
+ * registry:admin:*, which no ACL rule grants.
  *
  * The htpasswd file and the key are read once, at creation.  The object
  * is read-only afterwards: the check and the token endpoint run on any of
@@ -24,7 +29,8 @@
 
 struct registry_auth;
 
-/* NULL in *OUT when CFG->kind is REGISTRY_AUTH_NONE.  CFG is copied. */
+/* NULL in *OUT when CFG->kind is REGISTRY_AUTH_NONE.  CFG is copied.
+ * Fails when an admin is not a user of the htpasswd file. */
 int registry_auth_create (const struct registry_auth_config *cfg,
                           struct registry_auth **out, berth_error_t *err);
 void registry_auth_free (struct registry_auth *auth);
@@ -43,5 +49,18 @@ bool registry_auth_anonymous_pull (const struct registry_auth *auth);
 /* GET /token?service=S&scope=T:NAME:ACTIONS... with optional Basic
  * credentials: answers the token, or 401/400. */
 void registry_auth_token (struct registry_auth *auth, struct http_request *req);
+
+/* The realm of Basic challenges: htpasswd.realm, or with the token
+ * service the service (as the token endpoint's challenge). */
+const char *registry_auth_basic_realm (const struct registry_auth *auth);
+/* An admin endpoint: 0 when REQ comes from an admin, by Basic credentials
+ * (both modes) or, with the token service, a Bearer token carrying
+ * registry:admin:* whose subject is an admin.  Else it answers and
+ * returns -1: 403 DENIED for a valid user or token that is not an
+ * admin's, 401 with a challenge for no or wrong credentials (Basic, or
+ * with the token service Bearer with scope="registry:admin:*" when there
+ * were none, error="invalid_token" for a bad token). */
+int registry_auth_admin (const struct registry_auth *auth,
+                         struct http_request *req);
 
 #endif

@@ -44,6 +44,7 @@ auth_config_release (struct registry_auth_config *a)
       free (a->acl[i].name);
     }
   free (a->acl);
+  strv_free (a->admins);
   free (a->realm);
   free (a->htpasswd);
   free (a->service);
@@ -232,7 +233,7 @@ static int
 parse_auth (struct registry_auth_config *a, json_t *auth, berth_error_t *err)
 {
   static const char *const keys[]
-      = { "htpasswd", "token", "anonymous_pull", NULL };
+      = { "htpasswd", "token", "anonymous_pull", "admins", NULL };
   static const char *const htpasswd_keys[] = { "realm", "path", NULL };
   json_t *htpasswd = NULL, *token = NULL;
   int r;
@@ -242,11 +243,16 @@ parse_auth (struct registry_auth_config *a, json_t *auth, berth_error_t *err)
       || (r = bjson_bool (auth, "auth", "anonymous_pull", &a->anonymous_pull,
                           err))
              < 0
+      || (r = bjson_strv (auth, "auth", "admins", &a->admins, err)) < 0
       || (r = bjson_object (auth, "auth", "htpasswd", &htpasswd, err)) < 0
       || (r = bjson_object (auth, "auth", "token", &token, err)) < 0)
     return r;
   if (htpasswd && token)
     return berth_make_invalid (err, "auth: htpasswd and token are exclusive");
+  /* Admins are users of the htpasswd file (checked when it is read).  */
+  if (a->admins && htpasswd == NULL && token == NULL)
+    return berth_make_invalid (err, "auth.admins: needs auth.htpasswd or "
+                                    "auth.token");
   if (token)
     return parse_token (a, token, err);
   if (htpasswd == NULL)

@@ -12,7 +12,7 @@
  *     "cache": { "max_bytes": 67108864 },
  *     "gc": { "delete_untagged": false, "grace_seconds": 600,
  *             "interval_seconds": 0 },
- *     "auth": { "anonymous_pull": false,
+ *     "auth": { "anonymous_pull": false, "admins": ["USER"],
  *               "htpasswd": { "realm": "berth-registry", "path": "FILE" } },
  *     "proxy": [ { "prefix": "mirror/", "upstream": "http://HOST:PORT",
  *                  "strip_prefix": true, "ttl_seconds": 300,
@@ -80,6 +80,7 @@ struct registry_auth_config
   int64_t expiration_seconds;
   struct registry_acl_entry *acl;
   size_t n_acl;
+  char **admins; /* users of the htpasswd file who may POST /admin/gc */
 };
 
 /* A pull-through cache (proxy.c): repositories whose name starts with

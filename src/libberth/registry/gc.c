@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "registry/auth.h"
 #include "registry/registry-internal.h"
 #include "registry/storage-internal.h"
 #include "utils.h"
@@ -777,14 +778,18 @@ registry_gc_handler (struct http_request *req, void *data)
   struct registry_gc_stats stats;
   berth_error_t err = NULL;
 
-  /* No admin accounts yet: with access control on, the endpoint is
-   * closed (the schedule still runs).  */
-  if (reg->auth != NULL)
+  /* With access control on, only the config's admins ("auth.admins").  A
+   * hook given by the caller knows no admins: the endpoint is closed
+   * then (the schedule still runs).  */
+  if (reg->auth != NULL && reg->auth != registry_auth_check)
     {
       registry_error (req, 403, E_DENIED,
-                      "POST /admin/gc is only served when auth is off", NULL);
+                      "POST /admin/gc needs the config's auth and its admins",
+                      NULL);
       return;
     }
+  if (reg->auth != NULL && registry_auth_admin (reg->auth_data, req) < 0)
+    return;
   if (registry_gc_run (reg->storage, &reg->gc_opts, &stats, &err) < 0)
     {
       registry_internal_error (reg, req, &err);

@@ -55,7 +55,8 @@ void registry_gc_storage_fini (struct registry_storage *s);
 
 /* POST /admin/gc (DATA is the struct registry): runs a collection and
  * answers {"blobs_deleted","bytes_freed","manifests_deleted",
- * "duration_ms"}.  With auth configured it answers 403. */
+ * "duration_ms"}.  With auth configured, only for the admins
+ * (registry_auth_admin in auth.h). */
 void registry_gc_handler (struct http_request *req, void *data);
 
 /* A background thread running a collection every INTERVAL seconds. */
