@@ -494,6 +494,106 @@ def test_admin_config_refused(secrets, tmp_dir, mode):
 
 
 # --------------------------------------------------------------------------
+# The gallery behind auth: Basic logins in both modes, filtered by the ACL
+
+def gallery_token_config(secrets, anonymous_pull=False):
+    cfg = token_config(secrets, anonymous_pull=anonymous_pull)
+    # alice may push secret/* without pulling it: no gallery page for her.
+    cfg["auth"]["token"]["acl"] += [
+        {"account": "alice", "name": "public/*", "actions": ["push"]},
+        {"account": "alice", "name": "secret/*", "actions": ["push"]},
+        {"account": "bob", "name": "bob/*", "actions": ["pull", "push"]}]
+    return cfg
+
+
+GALLERY_REPOS = ("alice/app", "public/app", "secret/app", "bob/app")
+
+
+def push_gallery_repos(reg):
+    for repo in GALLERY_REPOS:
+        c = bearer(reg, "repository:%s:pull,push" % repo,
+                   authorization=BOB if repo.startswith("bob/") else ALICE)
+        rh.push_manifest(c, repo, rh.build_image(), ref="v1")
+
+
+def gallery_page(client, path, status=200):
+    r = client.get(path)
+    assert r.status == status, r
+    assert r.header("Content-Type", "").startswith("text/html"), r
+    return r.body.decode()
+
+
+def listed(body):
+    return {repo for repo in GALLERY_REPOS if "/r/%s\"" % repo in body}
+
+
+def test_gallery_token_mode_basic_login(secrets):
+    reg = rh.start_auth_registry(gallery_token_config(secrets))
+    try:
+        push_gallery_repos(reg)
+        # Anonymous, wrong credentials, a Bearer token (browsers have
+        # none): 401 with the Basic challenge, no repository named.
+        token = bearer(reg, "repository:alice/app:pull").authorization
+        for bad in (None, rh.basic_header("alice", "wrong"),
+                    rh.basic_header("nobody", "secret"), token):
+            c = reg.auth_client(bad)
+            for path in ("/", "/?q=app", "/r/alice/app",
+                         "/r/alice/app/t/v1", "/r/public/app"):
+                r = c.get(path)
+                assert r.status == 401, (bad, r)
+                scheme, params = rh.parse_challenge(
+                    r.header("WWW-Authenticate", ""))
+                assert scheme == "Basic" and params == {
+                    "realm": "berth-registry"}, r
+                assert listed(r.body.decode()) == set(), r
+
+        # Each user sees what the ACL lets them pull, and nothing else.
+        for who, auth, may in (
+                ("alice", ALICE, {"alice/app", "public/app"}),
+                ("bob", BOB, {"alice/app", "public/app", "bob/app"})):
+            c = reg.auth_client(auth)
+            assert listed(gallery_page(c, "/")) == may, who
+            assert listed(gallery_page(c, "/?q=app")) == may, who
+            for repo in GALLERY_REPOS:
+                if repo in may:
+                    assert "v1" in gallery_page(c, "/r/" + repo), (who, repo)
+                    gallery_page(c, "/r/%s/t/v1" % repo)
+                else:
+                    gallery_page(c, "/r/" + repo, 404)
+                    gallery_page(c, "/r/%s/t/v1" % repo, 404)
+        reg.check_healthy()
+    finally:
+        reg.stop()
+
+
+def test_gallery_token_mode_anonymous_pull(secrets):
+    reg = rh.start_auth_registry(gallery_token_config(secrets, True))
+    try:
+        push_gallery_repos(reg)
+        anon = reg.auth_client()
+        assert listed(gallery_page(anon, "/")) == set(GALLERY_REPOS)
+        gallery_page(anon, "/r/secret/app/t/v1")
+        # Credentials that are sent must be right.
+        bad = reg.auth_client(rh.basic_header("alice", "wrong"))
+        assert bad.get("/").status == 401
+        reg.check_healthy()
+    finally:
+        reg.stop()
+
+
+def test_gallery_htpasswd_mode(basic_registry):
+    alice = basic_registry.auth_client(ALICE)
+    rh.push_manifest(alice, "alice/app", rh.build_image(), ref="v1")
+    assert "alice/app" in gallery_page(alice, "/")
+    gallery_page(alice, "/r/alice/app/t/v1")
+    for bad in (None, rh.basic_header("alice", "wrong")):
+        r = basic_registry.auth_client(bad).get("/r/alice/app")
+        assert r.status == 401, r
+        assert rh.parse_challenge(r.header("WWW-Authenticate", "")) == (
+            "Basic", {"realm": "berth test"}), r
+
+
+# --------------------------------------------------------------------------
 # Real clients
 
 @pytest.fixture

@@ -468,6 +468,23 @@ registry_auth_admin (const struct registry_auth *a, struct http_request *req)
   return -1;
 }
 
+/* --- The gallery -------------------------------------------------------- */
+
+int
+registry_auth_gallery_user (const struct registry_auth *a,
+                            struct http_request *req, char **account)
+{
+  int r;
+
+  *account = NULL;
+  r = authenticate (a, req, account);
+  if (r > 0)
+    return 1;
+  if (r == 0 && a->anonymous_pull)
+    return 0;
+  return -1;
+}
+
 /* --- The token service -------------------------------------------------- */
 
 /* What the ACL lets ACCOUNT (NULL: anonymous) do on TYPE:NAME.  */
@@ -488,6 +505,18 @@ acl_allows (const struct registry_auth *a, const char *account,
         bits |= e->actions;
     }
   return bits;
+}
+
+bool
+registry_auth_may_pull (const struct registry_auth *a, const char *account,
+                        const char *name)
+{
+  /* Anonymous pulls pass for every repository in both modes.  */
+  if (a->anonymous_pull)
+    return true;
+  if (a->kind == REGISTRY_AUTH_HTPASSWD)
+    return account != NULL;
+  return (acl_allows (a, account, "repository", name) & REGISTRY_ACL_PULL) != 0;
 }
 
 /* What ACCOUNT may do on TYPE:NAME of a requested scope: the admin scope
@@ -581,12 +610,6 @@ bool
 registry_auth_has_token_service (const struct registry_auth *auth)
 {
   return auth && auth->kind == REGISTRY_AUTH_TOKEN;
-}
-
-bool
-registry_auth_anonymous_pull (const struct registry_auth *auth)
-{
-  return auth && auth->anonymous_pull;
 }
 
 static json_t *

@@ -7,6 +7,7 @@
  *   registry_auth_check (auth, req, name, action);   // the registry.h hook
  *   registry_auth_token (auth, req);                 // GET /token
  *   registry_auth_admin (auth, req);                 // POST /admin/...
+ *   registry_auth_gallery_user (auth, req, &user);   // the web pages
  *   registry_auth_free (auth);
  *
  * Admins ("auth.admins") are users of the htpasswd file; with the token
@@ -43,9 +44,6 @@ int registry_auth_check (void *data, struct http_request *req, const char *name,
 
 /* True when AUTH runs the token service (GET /token). */
 bool registry_auth_has_token_service (const struct registry_auth *auth);
-/* True when AUTH lets anonymous clients pull (the gallery is then
- * public). */
-bool registry_auth_anonymous_pull (const struct registry_auth *auth);
 /* GET /token?service=S&scope=T:NAME:ACTIONS... with optional Basic
  * credentials: answers the token, or 401/400. */
 void registry_auth_token (struct registry_auth *auth, struct http_request *req);
@@ -62,5 +60,19 @@ const char *registry_auth_basic_realm (const struct registry_auth *auth);
  * were none, error="invalid_token" for a bad token). */
 int registry_auth_admin (const struct registry_auth *auth,
                          struct http_request *req);
+
+/* The web gallery (gallery.h), for browsers, which cannot do Bearer:
+ * Basic credentials of the htpasswd users in both modes.  1: a valid
+ * user, *ACCOUNT is the name (malloc'd); 0: no credentials and
+ * anonymous_pull is on (*ACCOUNT NULL); -1: wrong credentials, or none
+ * without anonymous_pull: the caller answers 401 with a Basic challenge
+ * for registry_auth_basic_realm. */
+int registry_auth_gallery_user (const struct registry_auth *auth,
+                                struct http_request *req, char **account);
+/* True when ACCOUNT (NULL: anonymous) may pull repository NAME: with
+ * anonymous_pull anyone; with htpasswd any user; with the token service
+ * whom the ACL grants pull. */
+bool registry_auth_may_pull (const struct registry_auth *auth,
+                             const char *account, const char *name);
 
 #endif

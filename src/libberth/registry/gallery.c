@@ -191,10 +191,36 @@ short_digest (struct page *p, const char *d)
   out (p, "</code>");
 }
 
+/* --- Access ------------------------------------------------------------- */
+
+/* Who may see the gallery.  With the config's auth, browsers sign in
+ * with Basic credentials in both modes (they cannot do Bearer) and see
+ * only what they may pull; a hook given by the caller is asked for a
+ * pull, as for the API.  */
+struct viewer
+{
+  const struct registry_auth *auth; /* NULL: no filter */
+  char *account;                    /* NULL: anonymous */
+};
+
+static void
+viewer_release (struct viewer *v)
+{
+  free (v->account);
+}
+#define cleanup_viewer __attribute__ ((cleanup (viewer_release)))
+
+static bool
+may_see (const struct viewer *v, const char *name)
+{
+  return v->auth == NULL || registry_auth_may_pull (v->auth, v->account, name);
+}
+
 /* --- Pages -------------------------------------------------------------- */
 
 static void
-repo_list (struct registry *reg, struct http_request *req)
+repo_list (struct registry *reg, struct http_request *req,
+           const struct viewer *v)
 {
   const char *q = http_request_query (req, "q");
   cleanup_strv char **repos = NULL;
@@ -218,7 +244,7 @@ repo_list (struct registry *reg, struct http_request *req)
            "<ul class=\"list\">\n");
   for (size_t i = 0; repos && repos[i]; i++)
     {
-      if (q && *q && strstr (repos[i], q) == NULL)
+      if ((q && *q && strstr (repos[i], q) == NULL) || !may_see (v, repos[i]))
         continue;
       out (&p, "<li><a href=\"/r/");
       esc (&p, repos[i]);
@@ -542,16 +568,47 @@ tag_page (struct registry *reg, struct http_request *req, const char *name,
 
 /* --- Dispatch ----------------------------------------------------------- */
 
+/* The 401 page: browsers ask for a user and password and come back with
+ * Basic credentials.  */
+static void
+login_page (struct registry *reg, struct http_request *req)
+{
+  struct page p;
+
+  page_init (&p);
+  page_head (&p, "Sign in");
+  out (&p, "<h1>Sign in</h1><p>This registry's pages are for its users: "
+           "sign in with your registry user name and password.</p>");
+  page_send (&p, req, 401);
+  http_headerf (req, "WWW-Authenticate", "Basic realm=\"%s\"",
+                registry_auth_basic_realm (reg->auth_data));
+}
+
+/* 0 when the client may see the page of NAME (NULL: the list; *V says
+ * what it may see), else answers (401, or 404 for a repository it may
+ * not pull: its existence is not told) and returns -1.  */
 static int
 gallery_authorize (struct registry *reg, struct http_request *req,
-                   const char *name)
+                   const char *name, struct viewer *v)
 {
+  v->auth = NULL;
+  v->account = NULL;
   if (reg->auth == NULL)
     return 0;
-  if (reg->own_auth && reg->auth == registry_auth_check
-      && registry_auth_anonymous_pull (reg->own_auth))
-    return 0;
-  return registry_authorize (reg, req, name, REGISTRY_PULL);
+  if (reg->auth != registry_auth_check)
+    return registry_authorize (reg, req, name, REGISTRY_PULL);
+  v->auth = reg->auth_data;
+  if (registry_auth_gallery_user (v->auth, req, &v->account) < 0)
+    {
+      login_page (reg, req);
+      return -1;
+    }
+  if (name && !may_see (v, name))
+    {
+      not_found (req, "No such repository.");
+      return -1;
+    }
+  return 0;
 }
 
 static bool
@@ -580,6 +637,7 @@ registry_gallery_handle (struct registry *reg, struct http_request *req)
   const char *method = http_request_method (req);
   const char *path = http_request_path (req);
   cleanup_free char *rest = NULL;
+  cleanup_viewer struct viewer v = { NULL, NULL };
   char *sep;
   size_t n;
 
@@ -593,8 +651,8 @@ registry_gallery_handle (struct registry *reg, struct http_request *req)
     }
   if (strcmp (path, "/") == 0)
     {
-      if (gallery_authorize (reg, req, NULL) == 0)
-        repo_list (reg, req);
+      if (gallery_authorize (reg, req, NULL, &v) == 0)
+        repo_list (reg, req, &v);
       return;
     }
   if (strncmp (path, "/r/", 3) != 0)
@@ -622,7 +680,7 @@ registry_gallery_handle (struct registry *reg, struct http_request *req)
           not_found (req, "No such tag.");
           return;
         }
-      if (gallery_authorize (reg, req, rest) == 0)
+      if (gallery_authorize (reg, req, rest, &v) == 0)
         tag_page (reg, req, rest, tag);
       return;
     }
@@ -631,6 +689,6 @@ registry_gallery_handle (struct registry *reg, struct http_request *req)
       not_found (req, "No such repository.");
       return;
     }
-  if (gallery_authorize (reg, req, rest) == 0)
+  if (gallery_authorize (reg, req, rest, &v) == 0)
     tag_list (reg, req, rest);
 }

@@ -10,9 +10,15 @@
  *
  * Only GET and HEAD (405 otherwise); unknown repositories and tags get a
  * 404 page.  Everything from storage or the request is HTML-escaped.
- * Access: public when the registry has no auth, or when its own auth
- * allows anonymous pulls; else the auth hook is asked for a pull (name
- * NULL for the list of repositories), as for the API.
+ * Access: public when the registry has no auth.  With the config's auth
+ * (auth.h), in both modes, browsers sign in with Basic credentials of the
+ * htpasswd users (registry_auth_gallery_user): anonymous clients get a
+ * 401 page with a Basic challenge unless anonymous pulls are on, and the
+ * pages list and show only the repositories the user may pull (for the
+ * token service, what the ACL grants); another repository's pages are
+ * 404, as if it did not exist.  With an auth hook given by the caller,
+ * the hook is asked for a pull (name NULL for the list of repositories),
+ * as for the API.
  *
  * Ambiguity: a repository component may be "t", so /r/a/t/b is the tag
  * page of "a":"b" unless a repository "a/t/b" exists.
