@@ -2,7 +2,6 @@
  * auth.h). */
 #include "registry/auth.h"
 
-#include <crypt.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <string.h>
@@ -13,16 +12,11 @@
 #include <openssl/rand.h>
 
 #include "json.h"
+#include "registry/htpasswd.h"
 #include "registry/jwt.h"
 #include "registry/reference.h"
 #include "registry/registry-internal.h"
 #include "utils.h"
-
-struct htuser
-{
-  char *name;
-  char *hash;
-};
 
 struct registry_auth
 {
@@ -33,110 +27,9 @@ struct registry_auth
   struct registry_acl_entry *acl; /* copies, see copy_config */
   size_t n_acl;
   char **admins; /* users who may POST /admin/gc; NULL: none */
-  struct htuser *users;
-  size_t n_users;
+  struct registry_htpasswd *users;
   struct jwt_key *key;
 };
-
-/* A bcrypt hash (htpasswd -nbB) that no password matches: unknown users
- * cost as much as known ones, so timing does not tell which exist.  */
-static const char dummy_hash[]
-    = "$2y$05$uava5CblkraHK8THzrnaR./MJAcXLfs/d4kq4bY8mfNyXuTcID4ti";
-
-/* --- htpasswd ----------------------------------------------------------- */
-
-static int
-add_user (struct registry_auth *a, char *line, size_t lineno, const char *path,
-          berth_error_t *err)
-{
-  char *colon = strchr (line, ':');
-  int ok;
-
-  if (colon == NULL || colon == line)
-    return berth_make_invalid (err, "%s:%zu: expected USER:HASH", path, lineno);
-  *colon = '\0';
-  /* crypt_checksalt knows the methods crypt_r can verify: bcrypt ($2y$,
-   * $2b$, as htpasswd -B writes), sha-crypt, yescrypt.  Apache's own MD5
-   * ($apr1$), {SHA} and plain text are not among them.  */
-  ok = crypt_checksalt (colon + 1);
-  if (colon[1] != '$'
-      || (ok != CRYPT_SALT_OK && ok != CRYPT_SALT_METHOD_LEGACY))
-    return berth_make_invalid (err,
-                               "%s:%zu: user `%.64s`: not a bcrypt (or "
-                               "other crypt(3)) hash; use htpasswd -B",
-                               path, lineno, line);
-  a->users = xrealloc (a->users, (a->n_users + 1) * sizeof (*a->users));
-  a->users[a->n_users].name = xstrdup (line);
-  a->users[a->n_users].hash = xstrdup (colon + 1);
-  a->n_users++;
-  return 0;
-}
-
-static int
-load_htpasswd (struct registry_auth *a, const char *path, berth_error_t *err)
-{
-  cleanup_free char *data = NULL;
-  char *line, *next;
-  size_t lineno = 0;
-
-  if (read_file (path, 16 << 20, &data, NULL, err) < 0)
-    return -1;
-  for (line = data; line && *line; line = next)
-    {
-      size_t n;
-      next = strchr (line, '\n');
-      if (next)
-        *next++ = '\0';
-      lineno++;
-      n = strlen (line);
-      if (n > 0 && line[n - 1] == '\r')
-        line[--n] = '\0';
-      if (n == 0 || line[0] == '#')
-        continue;
-      if (add_user (a, line, lineno, path, err) < 0)
-        return -1;
-    }
-  return 0;
-}
-
-static bool
-password_ok (const char *hash, const char *password)
-{
-  struct crypt_data *cd = xmalloc0 (sizeof (*cd));
-  const char *out = crypt_r (password, hash, cd);
-  size_t n = strlen (hash);
-  /* crypt_r answers a string starting with '*' on failure, never NULL
-   * with libxcrypt; compared in constant time anyway.  */
-  bool ok = out && out[0] != '*' && strlen (out) == n
-            && CRYPTO_memcmp (out, hash, n) == 0;
-
-  OPENSSL_cleanse (cd, sizeof (*cd));
-  free (cd);
-  return ok;
-}
-
-static bool
-user_ok (const struct registry_auth *a, const char *user, const char *pass)
-{
-  size_t i;
-
-  for (i = 0; i < a->n_users; i++)
-    if (strcmp (a->users[i].name, user) == 0)
-      return password_ok (a->users[i].hash, pass);
-  (void) password_ok (dummy_hash, pass);
-  return false;
-}
-
-static bool
-has_user (const struct registry_auth *a, const char *user)
-{
-  size_t i;
-
-  for (i = 0; i < a->n_users; i++)
-    if (strcmp (a->users[i].name, user) == 0)
-      return true;
-  return false;
-}
 
 /* --- Credentials -------------------------------------------------------- */
 
@@ -192,7 +85,7 @@ authenticate (const struct registry_auth *a, struct http_request *req,
 
   if (r <= 0)
     return r;
-  ok = user_ok (a, user, pass);
+  ok = registry_htpasswd_verify (a->users, user, pass);
   OPENSSL_cleanse (pass, strlen (pass));
   if (!ok)
     return -1;
@@ -306,43 +199,18 @@ granted_in (json_t *claims, const char *type, const char *name)
   return bits;
 }
 
-static bool
-audience_ok (json_t *aud, const char *service)
-{
-  size_t i;
-  json_t *x;
-
-  if (json_is_string (aud))
-    return strcmp (json_string_value (aud), service) == 0;
-  json_array_foreach (aud, i, x)
-  {
-    if (json_is_string (x) && strcmp (json_string_value (x), service) == 0)
-      return true;
-  }
-  return false;
-}
-
 /* The claims of a valid, current token of ours, or NULL.  */
 static json_t *
 valid_claims (const struct registry_auth *a, const char *token)
 {
-  json_t *claims = NULL, *iss, *exp, *nbf;
+  json_t *claims = NULL;
   berth_error_t err = NULL;
-  time_t now = time (NULL);
 
-  if (jwt_verify (a->key, token, &claims, &err) < 0)
+  if (jwt_verify (a->key, token, &claims, &err) < 0
+      || jwt_check_claims (claims, a->issuer, a->service, time (NULL), &err)
+             < 0)
     {
       berth_error_release (&err);
-      return NULL;
-    }
-  iss = json_object_get (claims, "iss");
-  exp = json_object_get (claims, "exp");
-  nbf = json_object_get (claims, "nbf");
-  if (!json_is_string (iss) || strcmp (json_string_value (iss), a->issuer) != 0
-      || !audience_ok (json_object_get (claims, "aud"), a->service)
-      || !json_is_integer (exp) || json_integer_value (exp) <= now
-      || (nbf && (!json_is_integer (nbf) || json_integer_value (nbf) > now)))
-    {
       json_decref (claims);
       return NULL;
     }
@@ -724,7 +592,7 @@ check_admins (const struct registry_auth_config *cfg,
                                    "auth.admins: `%.64s` is not a user: "
                                    "auth.token.users is not set",
                                    a->admins[i]);
-      if (!has_user (a, a->admins[i]))
+      if (!registry_htpasswd_has_user (a->users, a->admins[i]))
         return berth_make_invalid (err,
                                    "auth.admins: `%.64s` is not a user of "
                                    "`%s`",
@@ -745,7 +613,8 @@ registry_auth_create (const struct registry_auth_config *cfg,
   a = xmalloc0 (sizeof (*a));
   if (copy_config (a, cfg, err) < 0)
     goto fail;
-  if (cfg->htpasswd && load_htpasswd (a, cfg->htpasswd, err) < 0)
+  if (cfg->htpasswd
+      && registry_htpasswd_load (cfg->htpasswd, &a->users, err) < 0)
     {
       berth_error_wrap (err, cfg->kind == REGISTRY_AUTH_TOKEN
                                  ? "auth.token.users"
@@ -780,13 +649,7 @@ registry_auth_free (struct registry_auth *a)
       free (a->acl[i].type);
       free (a->acl[i].name);
     }
-  for (i = 0; i < a->n_users; i++)
-    {
-      OPENSSL_cleanse (a->users[i].hash, strlen (a->users[i].hash));
-      free (a->users[i].name);
-      free (a->users[i].hash);
-    }
-  free (a->users);
+  registry_htpasswd_free (a->users);
   strv_free (a->admins);
   free (a->acl);
   free (a->realm);

@@ -10,8 +10,8 @@
  *   registry_auth_gallery_user (auth, req, &user);   // the web pages
  *   registry_auth_free (auth);
  *
- * Admins ("auth.admins") are users of the htpasswd file; with the token
- * service they may also get tokens for the scope
+ * The htpasswd file is htpasswd.h's.  Admins ("auth.admins") are users of
+ * it; with the token service they may also get tokens for the scope
  * registry:admin:*, which no ACL rule grants.
  *
  * The htpasswd file and the key are read once, at creation.  The object

@@ -2,10 +2,13 @@
 #include "registry/jwt.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -140,34 +143,29 @@ key_id (struct jwt_key *key, berth_error_t *err)
   return 0;
 }
 
-int
-jwt_key_load (const char *path, struct jwt_key **out, berth_error_t *err)
+/* No passphrase: an encrypted key fails to load instead of OpenSSL's
+ * default callback asking on the terminal.  */
+static int
+no_passphrase (char *buf UNUSED, int size UNUSED, int rwflag UNUSED,
+               void *u UNUSED)
 {
-  cleanup_file FILE *f = fopen (path, "re");
-  struct jwt_key *key;
+  return -1;
+}
+
+/* Pick the algorithm of KEY->pkey and compute its id.  */
+static int
+key_setup (struct jwt_key *key, const char *source, berth_error_t *err)
+{
   char group[64] = "";
 
-  if (f == NULL)
-    return berth_make_error (err, errno, "open `%s`", path);
-  key = xmalloc0 (sizeof (*key));
-  key->pkey = PEM_read_PrivateKey (f, NULL, NULL, NULL);
-  if (key->pkey == NULL)
-    {
-      free (key);
-      ERR_clear_error ();
-      return berth_make_invalid (err, "`%s`: not a PEM private key", path);
-    }
   if (EVP_PKEY_is_a (key->pkey, "EC"))
     {
       if (!EVP_PKEY_get_utf8_string_param (key->pkey,
                                            OSSL_PKEY_PARAM_GROUP_NAME, group,
                                            sizeof (group), NULL)
           || strcmp (group, "prime256v1") != 0)
-        {
-          jwt_key_free (key);
-          return berth_make_invalid (err, "`%s`: an EC key must be on P-256",
-                                     path);
-        }
+        return berth_make_invalid (err, "`%s`: an EC key must be on P-256",
+                                   source);
       key->alg = "ES256";
       key->ec = true;
     }
@@ -175,18 +173,55 @@ jwt_key_load (const char *path, struct jwt_key **out, berth_error_t *err)
            && EVP_PKEY_get_bits (key->pkey) >= 2048)
     key->alg = "RS256";
   else
-    {
-      jwt_key_free (key);
-      return berth_make_invalid (
-          err, "`%s`: not an EC P-256 or RSA (2048 bits or more) key", path);
-    }
+    return berth_make_invalid (
+        err, "`%s`: not an EC P-256 or RSA (2048 bits or more) key", source);
   if (key_id (key, err) < 0)
+    return berth_error_wrap (err, "`%s`", source);
+  return 0;
+}
+
+int
+jwt_key_from_pem (const char *pem, size_t len, const char *source,
+                  struct jwt_key **out, berth_error_t *err)
+{
+  BIO *bio = len <= INT_MAX ? BIO_new_mem_buf (pem, (int) len) : NULL;
+  struct jwt_key *key;
+
+  *out = NULL;
+  if (bio == NULL)
+    return berth_make_invalid (err, "`%s`: cannot read the key", source);
+  key = xmalloc0 (sizeof (*key));
+  key->pkey = PEM_read_bio_PrivateKey (bio, NULL, no_passphrase, NULL);
+  BIO_free (bio);
+  ERR_clear_error ();
+  if (key->pkey == NULL)
+    {
+      free (key);
+      return berth_make_invalid (
+          err, "`%s`: not a PEM private key (or an encrypted one)", source);
+    }
+  if (key_setup (key, source, err) < 0)
     {
       jwt_key_free (key);
-      return berth_error_wrap (err, "`%s`", path);
+      return berth_error_code (*err);
     }
   *out = key;
   return 0;
+}
+
+int
+jwt_key_load (const char *path, struct jwt_key **out, berth_error_t *err)
+{
+  cleanup_free char *pem = NULL;
+  size_t len = 0;
+  int r;
+
+  *out = NULL;
+  if (read_file (path, 1 << 20, &pem, &len, err) < 0)
+    return berth_error_code (*err);
+  r = jwt_key_from_pem (pem, len, path, out, err);
+  OPENSSL_cleanse (pem, len);
+  return r;
 }
 
 void
@@ -282,22 +317,51 @@ jwt_sign (const struct jwt_key *key, json_t *claims, char **out,
       return berth_make_invalid (err, "cannot sign the token");
     }
   s64 = key->ec ? jwt_base64url (raw, 64) : jwt_base64url (sig, siglen);
+  /* jwt_verify would refuse it.  */
+  if (strlen (input) + 1 + strlen (s64) > JWT_MAX_BYTES)
+    return berth_make_invalid (err, "token: longer than %u bytes",
+                               JWT_MAX_BYTES);
   xasprintf (out, "%s.%s", input, s64);
   return 0;
 }
 
-/* The decoded, parsed JSON object of a base64url part.  */
+/* A part of a compact JWS: base64url without padding (RFC 7515 section
+ * 2), canonical (the unused bits of the last character are zero), so
+ * that a token has one spelling.  Returns the length or -1.  */
+static long
+decode_b64url (const char *s, size_t len, unsigned char **out)
+{
+  cleanup_free unsigned char *raw = NULL;
+  cleanup_free char *again = NULL;
+  long n;
+
+  if (memchr (s, '+', len) || memchr (s, '/', len) || memchr (s, '=', len))
+    return -1;
+  n = jwt_base64_decode (s, len, &raw);
+  if (n < 0)
+    return -1;
+  again = jwt_base64url (raw, (size_t) n);
+  if (strlen (again) != len || memcmp (again, s, len) != 0)
+    return -1;
+  *out = steal_pointer (&raw);
+  return n;
+}
+
+/* The decoded, parsed JSON object of a part.  */
 static int
 decode_part (const char *s, size_t len, const char *what, json_t **out,
              berth_error_t *err)
 {
   cleanup_free unsigned char *raw = NULL;
-  long n = jwt_base64_decode (s, len, &raw);
+  long n = decode_b64url (s, len, &raw);
+  json_error_t jerr;
 
   if (n < 0)
-    return berth_make_invalid (err, "token %s: bad base64", what);
-  if (bjson_parse ((char *) raw, (size_t) n, what, out, err) < 0)
-    return -EINVAL;
+    return berth_make_invalid (err, "token %s: bad base64url", what);
+  *out = json_loadb ((char *) raw, (size_t) n, JSON_REJECT_DUPLICATES, &jerr);
+  if (*out == NULL)
+    return berth_make_invalid (err, "token %s: invalid JSON: %s", what,
+                               jerr.text);
   if (!json_is_object (*out))
     {
       json_decref (*out);
@@ -338,13 +402,18 @@ int
 jwt_verify (const struct jwt_key *key, const char *token, json_t **claims,
             berth_error_t *err)
 {
-  const char *dot1 = strchr (token, '.'), *dot2;
+  size_t len = strnlen (token, JWT_MAX_BYTES + 1);
+  const char *dot1 = memchr (token, '.', len), *dot2;
   cleanup_json json_t *hdr = NULL;
   cleanup_json json_t *body = NULL;
   cleanup_free unsigned char *sig = NULL;
   const char *alg = NULL;
   long siglen;
 
+  *claims = NULL;
+  if (len > JWT_MAX_BYTES)
+    return berth_make_invalid (err, "token: longer than %u bytes",
+                               JWT_MAX_BYTES);
   dot2 = dot1 ? strchr (dot1 + 1, '.') : NULL;
   if (dot2 == NULL || strchr (dot2 + 1, '.'))
     return berth_make_invalid (err, "token: not a JWS compact form");
@@ -354,8 +423,14 @@ jwt_verify (const struct jwt_key *key, const char *token, json_t **claims,
    * saying "none" or "HS256" is refused before any crypto.  */
   if (bjson_string (hdr, "header", "alg", &alg, err) <= 0
       || strcmp (alg, key->alg) != 0)
-    return berth_make_invalid (err, "token: algorithm is not %s", key->alg);
-  siglen = jwt_base64_decode (dot2 + 1, strlen (dot2 + 1), &sig);
+    {
+      berth_error_release (err);
+      return berth_make_invalid (err, "token: algorithm is not %s", key->alg);
+    }
+  /* Extensions that must be understood: none are (RFC 7515 4.1.11).  */
+  if (json_object_get (hdr, "crit"))
+    return berth_make_invalid (err, "token: unsupported \"crit\" header");
+  siglen = decode_b64url (dot2 + 1, strlen (dot2 + 1), &sig);
   if (siglen < 0
       || !signature_ok (key, token, (size_t) (dot2 - token), sig,
                         (size_t) siglen))
@@ -364,5 +439,43 @@ jwt_verify (const struct jwt_key *key, const char *token, json_t **claims,
       < 0)
     return -EINVAL;
   *claims = steal_pointer (&body);
+  return 0;
+}
+
+static bool
+audience_ok (json_t *aud, const char *audience)
+{
+  size_t i;
+  json_t *x;
+
+  if (json_is_string (aud))
+    return strcmp (json_string_value (aud), audience) == 0;
+  json_array_foreach (aud, i, x)
+  {
+    if (json_is_string (x) && strcmp (json_string_value (x), audience) == 0)
+      return true;
+  }
+  return false;
+}
+
+int
+jwt_check_claims (json_t *claims, const char *issuer, const char *audience,
+                  time_t now, berth_error_t *err)
+{
+  json_t *iss = json_object_get (claims, "iss");
+  json_t *exp = json_object_get (claims, "exp");
+  json_t *nbf = json_object_get (claims, "nbf");
+
+  if (!json_is_string (iss) || strcmp (json_string_value (iss), issuer) != 0)
+    return berth_make_invalid (err, "token: the issuer is not `%s`", issuer);
+  if (!audience_ok (json_object_get (claims, "aud"), audience))
+    return berth_make_invalid (err, "token: the audience is not `%s`",
+                               audience);
+  if (!json_is_integer (exp))
+    return berth_make_invalid (err, "token: no integer \"exp\"");
+  if (json_integer_value (exp) <= now)
+    return berth_make_invalid (err, "token: expired");
+  if (nbf && (!json_is_integer (nbf) || json_integer_value (nbf) > now))
+    return berth_make_invalid (err, "token: not valid yet");
   return 0;
 }
