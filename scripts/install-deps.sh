@@ -10,7 +10,7 @@ packages=(
 	libclang-rt-14-dev
 	# libraries
 	libjansson-dev libseccomp-dev libcap-dev libmnl-dev libmicrohttpd-dev
-	libssl-dev libcrypt-dev libcurl4-openssl-dev
+	libssl-dev libcrypt-dev libcurl4-openssl-dev libfyaml-dev
 	# tests
 	libcmocka-dev python3-pytest busybox-static iproute2 procps util-linux
 	# real clients and reference runtimes and registries

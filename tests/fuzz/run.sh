@@ -14,7 +14,7 @@
 # Environment: FUZZ_ARGS, extra libFuzzer flags (for every target).
 set -euo pipefail
 
-all_targets=(fuzz_config fuzz_registry_manifest fuzz_registry_reference
+all_targets=(fuzz_config fuzz_registry_manifest fuzz_registry_reference fuzz_yaml
 	fuzz_registry_jwt fuzz_registry_htpasswd)
 
 secs=${1:-300}
