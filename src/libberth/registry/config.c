@@ -6,6 +6,7 @@
 
 #include "json.h"
 #include "utils.h"
+#include "yaml.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:5000"
 #define DEFAULT_ROOT "/var/lib/berth-registry"
@@ -381,9 +382,10 @@ parse_limits (struct registry_config *cfg, json_t *limits, berth_error_t *err)
   return 0;
 }
 
-int
-registry_config_parse (struct registry_config *cfg, const char *data,
-                       size_t len, const char *source, berth_error_t *err)
+/* The settings of the document J, read from SOURCE (JSON or YAML).  */
+static int
+config_from_json (struct registry_config *cfg, json_t *j, const char *source,
+                  berth_error_t *err)
 {
   static const char *const keys[]
       = { "listen", "root", "log_level", "threads", "limits", "uploads",
@@ -393,15 +395,11 @@ registry_config_parse (struct registry_config *cfg, const char *data,
       = { "delete_untagged", "grace_seconds", "interval_seconds", NULL };
   static const char *const upload_keys[] = { "expire_seconds", NULL };
   static const char *const cache_keys[] = { "max_bytes", NULL };
-  cleanup_json json_t *j = NULL;
   json_t *limits = NULL, *uploads = NULL, *cache = NULL, *auth = NULL;
   json_t *gc = NULL, *tls = NULL, *proxy = NULL;
   int64_t threads = -1;
   int r;
 
-  r = bjson_parse (data, len, source, &j, err);
-  if (r < 0)
-    return r;
   if (!json_is_object (j))
     return berth_make_invalid (err, "%s: expected a JSON object", source);
   if ((r = check_keys (j, "", keys, err)) < 0
@@ -464,15 +462,51 @@ fail:
 }
 
 int
+registry_config_parse (struct registry_config *cfg, const char *data,
+                       size_t len, const char *source, berth_error_t *err)
+{
+  cleanup_json json_t *j = NULL;
+  int r = bjson_parse (data, len, source, &j, err);
+  if (r < 0)
+    return r;
+  return config_from_json (cfg, j, source, err);
+}
+
+/* A file named *.yaml or *.yml is YAML, *.json JSON; any other is JSON
+ * when its first character that is not white space is `{`.  */
+static bool
+config_is_yaml (const char *path, const char *data, size_t len)
+{
+  const char *name = strrchr (path, '/');
+  const char *ext = strrchr (name ? name + 1 : path, '.');
+  size_t i = 0;
+
+  if (ext && (strcmp (ext, ".yaml") == 0 || strcmp (ext, ".yml") == 0))
+    return true;
+  if (ext && strcmp (ext, ".json") == 0)
+    return false;
+  while (i < len
+         && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'
+             || data[i] == '\n'))
+    i++;
+  return i == len || data[i] != '{';
+}
+
+int
 registry_config_load (struct registry_config *cfg, const char *path,
                       berth_error_t *err)
 {
   cleanup_free char *data = NULL;
+  cleanup_json json_t *j = NULL;
   size_t len = 0;
   int r = read_file (path, 1 << 20, &data, &len, err);
   if (r < 0)
     return berth_error_wrap (err, "config");
-  return registry_config_parse (cfg, data, len, path, err);
+  if (!config_is_yaml (path, data, len))
+    return registry_config_parse (cfg, data, len, path, err);
+  if ((r = yaml_to_json (data, len, path, &j, err)) < 0)
+    return r;
+  return config_from_json (cfg, j, path, err);
 }
 
 int

@@ -1,4 +1,5 @@
-/* config.h - berth-registry's configuration: defaults, the JSON file.
+/* config.h - berth-registry's configuration: defaults, the JSON or YAML
+ * file.
  *
  *   {
  *     "listen": "127.0.0.1:5000",
@@ -126,7 +127,10 @@ struct registry_config
 
 /* The defaults. */
 void registry_config_init (struct registry_config *cfg);
-/* Overlay the settings of the JSON file PATH. */
+/* Overlay the settings of the file PATH: YAML when it is named *.yaml or
+ * *.yml, JSON when *.json, else JSON if it starts with `{` (white space
+ * aside) and YAML otherwise.  YAML goes through yaml_to_json (yaml.h), then
+ * the same checks; errors name PATH:LINE:COLUMN for both. */
 int registry_config_load (struct registry_config *cfg, const char *path,
                           berth_error_t *err);
 /* Overlay the settings of a JSON document (for tests). */
