@@ -8,7 +8,8 @@ pushed to both (skopeo, from the test image's OCI layout), and the same
   - manifest GET requests/s and p50 latency, 1 and 16 connections (wrk);
   - blob GET throughput of the 50 MiB blob (MB/s, best of several);
   - monolithic upload throughput (POST ?digest=, MB/s, best of several);
-  - idle RSS after start and the pushes (kB, from /proc).
+  - idle memory after start, the pushes and 3 quiet seconds: RSS, PSS
+    and USS (kB, from /proc).
 
 Then the ratios berth/docker-registry.  Needs root only to read /proc of
 both servers (they run as the caller).  No timing assertions: this prints.
@@ -30,6 +31,7 @@ import tempfile
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+IDLE_SECONDS = 3
 MANIFEST_ACCEPT = ("application/vnd.oci.image.manifest.v1+json,"
                    "application/vnd.docker.distribution.manifest.v2+json,"
                    "application/vnd.oci.image.index.v1+json")
@@ -67,12 +69,20 @@ class Server:
                                      stdin=subprocess.DEVNULL)
         wait_ready(port, self.proc)
 
-    def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
+    def memory_kb(self):
+        """RSS, PSS and USS (private pages) in kB, from smaps_rollup.  RSS
+        counts every resident page the process maps, the C library's shared
+        text included; PSS divides shared pages among their users; USS is
+        what only this process holds."""
+        vals = {}
+        with open("/proc/%d/smaps_rollup" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    vals[parts[0].rstrip(":")] = int(parts[1])
+        return {"rss_kb": vals.get("Rss", 0), "pss_kb": vals.get("Pss", 0),
+                "uss_kb": vals.get("Private_Clean", 0)
+                + vals.get("Private_Dirty", 0)}
 
     def stop(self):
         if self.proc.poll() is None:
@@ -180,7 +190,10 @@ def wrk(port, conns, seconds, work):
 def measure(server, image, blob, digest, seconds, work, rounds=5):
     res = {}
     push_image(server, image)
-    res["rss_kb"] = server.rss_kb()
+    # Idle: the same quiet time for both servers after the push, for what
+    # they free when nothing happens (Go's scavenger, berth's heap trim).
+    time.sleep(IDLE_SECONDS)
+    res.update(server.memory_kb())
     # A new blob each round: a server may answer at once (without reading
     # the body) for content it already has.
     ups = []
@@ -244,7 +257,9 @@ def main():
             ("manifest GET p50 ms, 16 conns", "manifest_p50_ms_c16", ""),
             ("blob GET MB/s (50 MiB)", "blob_get_mb_s", ">= 1x"),
             ("monolithic upload MB/s", "upload_mb_s", ">= 1.5x"),
-            ("idle RSS kB", "rss_kb", "<= 0.1x")]
+            ("idle RSS kB", "rss_kb", "<= 0.1x"),
+            ("idle PSS kB", "pss_kb", ""),
+            ("idle USS kB (private)", "uss_kb", "")]
     print("%-32s %14s %16s %8s  %s" % ("", "berth", "docker-registry",
                                        "ratio", "target"))
     for label, key, target in rows:

@@ -9,7 +9,7 @@ packages=(
 	build-essential meson ninja-build pkg-config clang clang-format
 	libclang-rt-14-dev
 	# libraries
-	libjansson-dev libseccomp-dev libcap-dev libmnl-dev libmicrohttpd-dev
+	libjansson-dev libseccomp-dev libcap-dev libmnl-dev
 	libssl-dev libcrypt-dev libcurl4-openssl-dev libfyaml-dev
 	# tests
 	libcmocka-dev python3-pytest busybox-static iproute2 procps util-linux

@@ -396,6 +396,18 @@ pid_start_time (pid_t pid)
 }
 
 int
+hex_digit_value (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int
 parse_int64 (const char *s, int64_t *out)
 {
   char *end;

@@ -114,6 +114,9 @@ unsigned long long pid_start_time (pid_t pid);
 /* Parse a decimal integer fully; returns -EINVAL on junk or overflow. */
 int parse_int64 (const char *s, int64_t *out);
 
+/* The value of hexadecimal digit C (either case), or -1.  */
+int hex_digit_value (char c);
+
 /* Monotonic clock in nanoseconds (for --debug timings). */
 uint64_t now_ns (void);
 

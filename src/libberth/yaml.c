@@ -227,16 +227,12 @@ bool_value (const char *s, size_t len)
   return text_is (s, len, no) ? 0 : -1;
 }
 
+/* A digit's value; 99 (over every base) for anything else.  */
 static int
 digit_value (char c)
 {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return 99;
+  int v = hex_digit_value (c);
+  return v < 0 ? 99 : v;
 }
 
 /* The core schema's integers.  Returns 1 with *OUT set, 0 when S is not

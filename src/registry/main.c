@@ -58,18 +58,19 @@ log_line (void *data, enum http_log_level level, const char *msg)
 static void
 usage (FILE *out)
 {
-  fprintf (out,
-           "usage: berth-registry [--config FILE] [--listen ADDR:PORT] "
-           "[--root DIR]\n"
-           "                      [--log-level debug|info|warn|error]\n"
-           "\n"
-           "  --config FILE      JSON configuration (see docs/REGISTRY.md)\n"
-           "  --listen ADDR:PORT address to serve (default 127.0.0.1:5000;\n"
-           "                     [::1]:5000, :5000 for every address)\n"
-           "  --root DIR         storage root (default "
-           "/var/lib/berth-registry)\n"
-           "  --log-level LEVEL  info logs every request (default info)\n"
-           "  --version, --help\n");
+  fprintf (
+      out,
+      "usage: berth-registry [--config FILE] [--listen ADDR:PORT] "
+      "[--root DIR]\n"
+      "                      [--log-level debug|info|warn|error]\n"
+      "\n"
+      "  --config FILE      YAML or JSON configuration (docs/REGISTRY.md)\n"
+      "  --listen ADDR:PORT address to serve (default 127.0.0.1:5000;\n"
+      "                     [::1]:5000, :5000 for every address)\n"
+      "  --root DIR         storage root (default "
+      "/var/lib/berth-registry)\n"
+      "  --log-level LEVEL  info logs every request (default info)\n"
+      "  --version, --help\n");
 }
 
 enum

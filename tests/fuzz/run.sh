@@ -15,7 +15,7 @@
 set -euo pipefail
 
 all_targets=(fuzz_config fuzz_registry_manifest fuzz_registry_reference fuzz_yaml
-	fuzz_registry_jwt fuzz_registry_htpasswd)
+	fuzz_registry_jwt fuzz_registry_htpasswd fuzz_http_server)
 
 secs=${1:-300}
 case $secs in

@@ -1,18 +1,54 @@
-/* server.c - the HTTP server layer over libmicrohttpd (see server.h). */
+/* server.c - Berth's HTTP/1.1 server (see server.h).
+ *
+ * Each worker thread runs one epoll loop (level-triggered) over its
+ * connections; the listening socket is in every worker's epoll set with
+ * EPOLLEXCLUSIVE, so a new connection wakes one worker, which keeps it for
+ * its whole life.  A connection goes through these states:
+ *
+ *   HEAD     reading the request line and headers into its input buffer;
+ *   BODY     passing the body to the handler's reader (or dropping it),
+ *            straight from the input buffer, decoding chunked bodies;
+ *   SEND     writing the answer: the head from a buffer, then the body
+ *            from memory (writev), a file (sendfile) or a stream callback;
+ *   LINGER   the answer went out before a body that nobody reads: the
+ *            socket is shut down for writing and what still comes is
+ *            read and dropped for a while, so that the client sees the
+ *            answer instead of a reset.
+ *
+ * Idle connections sit on a per-worker list ordered by their last
+ * activity, so the timeout costs O(1) per event.  HTTPS goes through
+ * OpenSSL's libssl on the same non-blocking sockets; files are then read
+ * and written through TLS instead of sendfile().
+ *
+ * The worker threads block SIGPIPE: a write to a closed connection (send,
+ * sendfile, or libssl's write) fails with EPIPE instead of killing the
+ * process, whatever the program does with the signal.  */
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "json.h"
 #include "utils.h"
@@ -20,32 +56,60 @@
 #define MAX_PARAMS 8
 #define DEFAULT_MAX_HEADER (64 * 1024)
 #define DEFAULT_TIMEOUT 300
-/* What a connection's memory pool holds beside the headers: the read
- * buffer for bodies (they come in chunks of about this size), the
- * answer's headers.  Not much more: MHD zeroes the whole pool after every
- * request (0.9.75, memorypool.c), and an idle keep-alive connection keeps
- * it resident.  A request line or headers that do not fit get a 414 or
- * 431 from MHD, which then closes the connection without reading the
- * rest; what fits gets the server's own answer.  */
-#define BODY_BUFFER (64 * 1024)
-/* After a handler refused a body, that much more is read and dropped so
- * that the answer reaches the client; beyond it the connection is closed.  */
+/* What the input buffer holds beyond the headers: bodies arrive in reads
+ * of about this size.  */
+#define BODY_BUFFER (128 * 1024)
+/* The input buffer's first size: most heads fit.  */
+#define HEAD_BUFFER (8 * 1024)
+/* After a handler refused a body (or answered without reading it), that
+ * much is still read and dropped so that the answer can be sent on a
+ * connection that stays open; beyond it the connection is closed.  */
 #define DISCARD_MAX (16 * 1024 * 1024)
+/* How long and how much a closing connection keeps reading (LINGER).  */
+#define LINGER_NS (2 * 1000000000ULL)
+#define LINGER_MAX (64 * 1024 * 1024)
+/* The buffer of streamed and TLS file bodies.  */
+#define STREAM_BUFFER (64 * 1024)
+/* Most connections one wake-up accepts, so that one busy listener does not
+ * starve the connections of its worker.  */
+#define ACCEPT_BATCH 32
+/* A worker quiet for this long after some work trims the heap.  */
+#define TRIM_AFTER_MS 1000
+
+struct worker;
+struct conn;
 
 struct http_server
 {
-  struct MHD_Daemon *daemon;
+  int listen_fd;
+  struct worker *workers;
+  unsigned n_workers;
   struct http_route *routes;
   size_t n_routes;
   void *data;
   uint64_t max_body;
   size_t max_header;
+  uint64_t timeout_ns;
   http_log_fn log;
   void *log_data;
   const char *const *headers;
-  const char *tls_cert_pem; /* borrowed from the opts, see server.h */
-  const char *tls_key_pem;
+  SSL_CTX *tls;
   char address[INET6_ADDRSTRLEN + 16];
+};
+
+struct worker
+{
+  struct http_server *server;
+  pthread_t thread;
+  bool started;
+  int epfd;
+  int wake_fd;  /* an eventfd: written by http_server_stop() */
+  int spare_fd; /* kept open to be closed when accept() hits EMFILE */
+  /* Connections by last activity, oldest first.  */
+  struct conn *oldest, *newest;
+  time_t date_second;
+  char date[40];
+  bool busy; /* events since the last heap trim */
 };
 
 struct param
@@ -55,21 +119,57 @@ struct param
   char *value;
 };
 
+struct kv
+{
+  char *name;
+  char *value; /* NULL for a query key without "=" */
+};
+
+enum body_kind
+{
+  BODY_NONE,
+  BODY_MEM,
+  BODY_FD,
+  BODY_STREAM,
+  BODY_HEAD, /* a Content-Length without a body */
+};
+
+enum chunk_state
+{
+  CHUNK_SIZE,
+  CHUNK_DATA,
+  CHUNK_DATA_END,
+  CHUNK_TRAILER,
+};
+
 struct http_request
 {
   struct http_server *server;
-  struct MHD_Connection *conn;
-  char *uri;         /* as sent, with the query: for the log */
-  uintptr_t uri_end; /* where MHD's copy of it ends, see nul_in_target() */
+  struct conn *conn;
+  char *target; /* as sent, with the query: for the log */
   char method[16];
-  const char *path;
+  char *path;
   uint64_t start_ns;
-  bool dispatched;
+  int minor; /* HTTP/1.MINOR */
+  bool keep_alive;
   bool completed;
+
+  struct kv *headers;
+  size_t n_headers;
+  struct kv *query;
+  size_t n_query;
+
   int64_t content_length;
+  bool chunked;
   bool has_body;
+  bool expect_continue;
+  /* Body decoding.  */
+  uint64_t body_left; /* Content-Length bodies */
+  enum chunk_state chunk_state;
+  uint64_t chunk_left;
   uint64_t body_received;
   uint64_t discarded;
+  bool body_done;
 
   struct param params[MAX_PARAMS];
   size_t n_params;
@@ -82,9 +182,59 @@ struct http_request
   http_finish_fn on_finish;
   void *finish_ctx;
 
-  struct MHD_Response *resp;
+  /* The response.  */
+  bool has_response;
   unsigned status;
-  uint64_t resp_bytes;
+  char *resp_headers; /* "Name: value\r\n"... */
+  size_t resp_headers_len, resp_headers_cap;
+  enum body_kind body_kind;
+  char *mem;
+  size_t mem_len;
+  bool mem_owned;
+  int fd;
+  uint64_t fd_offset;
+  uint64_t body_len; /* HTTP_SIZE_UNKNOWN for a stream of unknown size */
+  http_read_fn stream_read;
+  void *stream_ctx;
+  void (*stream_free) (void *ctx);
+  bool chunked_out;
+  uint64_t body_sent;  /* bytes of the body (not framing) sent */
+  uint64_t resp_bytes; /* for the log */
+};
+
+enum conn_state
+{
+  CONN_HEAD,
+  CONN_BODY,
+  CONN_SEND,
+  CONN_LINGER,
+};
+
+struct conn
+{
+  struct worker *w;
+  int fd;
+  SSL *ssl;
+  bool tls_want_write; /* libssl needs the socket writable to go on */
+  enum conn_state state;
+  struct conn *older, *newer;
+  uint64_t deadline_ns;
+  uint32_t events; /* registered with epoll */
+
+  char *in;
+  size_t in_len, in_cap;
+  bool peer_eof;
+
+  struct http_request *req;
+
+  /* The head of the answer (and small framing pieces), then the body.  */
+  char *out;
+  size_t out_len, out_off, out_cap;
+  char *stream_buf;
+  size_t stream_len, stream_off;
+  bool stream_end;
+  bool close_after;
+  uint64_t linger_bytes;
 };
 
 /* --- Logging ----------------------------------------------------------- */
@@ -110,69 +260,99 @@ http_server_log (struct http_server *server, enum http_log_level level,
   va_end (ap);
 }
 
+/* --- Small buffers ----------------------------------------------------- */
+
 static void
-mhd_logger (void *cls, const char *fmt, va_list ap)
+buf_append (char **buf, size_t *len, size_t *cap, const char *data, size_t n)
 {
-  struct http_server *s = cls;
-  char buf[1024];
-  size_t n;
-  if (s->log == NULL)
+  if (*len + n + 1 > *cap)
+    {
+      size_t c = *cap ? *cap : 256;
+      while (c < *len + n + 1)
+        c *= 2;
+      *buf = xrealloc (*buf, c);
+      *cap = c;
+    }
+  memcpy (*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
+static void buf_appendf (char **buf, size_t *len, size_t *cap, const char *fmt,
+                         ...) __attribute__ ((format (printf, 4, 5)));
+
+static void
+buf_appendf (char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+  char tmp[1024];
+  va_list ap;
+  int n;
+  va_start (ap, fmt);
+  n = vsnprintf (tmp, sizeof (tmp), fmt, ap);
+  va_end (ap);
+  if (n < 0)
     return;
-  vsnprintf (buf, sizeof (buf), fmt, ap);
-  n = strlen (buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-    buf[--n] = '\0';
-  /* What MHD says about a request (malformed: a TLS hello on this plain
-   * port, say; or cut short by its client) is the client's problem: debug
-   * level.  The rest (accept failing...) is the server's.  */
-  s->log (s->log_data,
-          strcasestr (buf, "request") ? HTTP_LOG_DEBUG : HTTP_LOG_WARN, buf);
+  buf_append (buf, len, cap, tmp,
+              (size_t) n < sizeof (tmp) ? (size_t) n : sizeof (tmp) - 1);
 }
 
 /* --- Responses --------------------------------------------------------- */
 
 static void
-set_response (struct http_request *req, unsigned status,
-              struct MHD_Response *resp, uint64_t bytes)
+release_body (struct http_request *req)
 {
-  if (req->resp)
-    MHD_destroy_response (req->resp);
-  req->resp = resp;
+  if (req->mem_owned)
+    free (req->mem);
+  req->mem = NULL;
+  req->mem_len = 0;
+  req->mem_owned = false;
+  if (req->fd >= 0)
+    close (req->fd);
+  req->fd = -1;
+  if (req->stream_free)
+    req->stream_free (req->stream_ctx);
+  req->stream_free = NULL;
+  req->stream_read = NULL;
+  req->stream_ctx = NULL;
+  req->body_kind = BODY_NONE;
+}
+
+/* Start a new response: the previous one, if any, is dropped.  */
+static void
+reset_response (struct http_request *req, unsigned status, enum body_kind kind,
+                uint64_t len)
+{
+  release_body (req);
+  req->resp_headers_len = 0;
+  if (req->resp_headers)
+    req->resp_headers[0] = '\0';
+  req->has_response = true;
   req->status = status;
-  req->resp_bytes = bytes;
-  if (resp == NULL)
-    {
-      /* MHD could not allocate: answer 500 if even that works.  */
-      static const char msg[] = "internal error\n";
-      req->resp = MHD_create_response_from_buffer (
-          sizeof (msg) - 1, (void *) msg, MHD_RESPMEM_PERSISTENT);
-      req->status = 500;
-      req->resp_bytes = sizeof (msg) - 1;
-    }
+  req->body_kind = kind;
+  req->body_len = len;
+  req->resp_bytes = len == HTTP_SIZE_UNKNOWN ? 0 : len;
 }
 
 void
 http_respond (struct http_request *req, unsigned status,
               const char *content_type, const void *body, size_t len)
 {
-  struct MHD_Response *r = MHD_create_response_from_buffer (
-      len, (void *) (len ? body : ""), MHD_RESPMEM_MUST_COPY);
-  set_response (req, status, r, len);
-  if (r && content_type)
-    MHD_add_response_header (r, "Content-Type", content_type);
+  char *copy = xmalloc (len + 1);
+  if (len)
+    memcpy (copy, body, len);
+  http_respond_take (req, status, content_type, copy, len);
 }
 
 void
 http_respond_take (struct http_request *req, unsigned status,
                    const char *content_type, char *body, size_t len)
 {
-  struct MHD_Response *r
-      = MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE);
-  if (r == NULL)
-    free (body);
-  set_response (req, status, r, len);
-  if (r && content_type)
-    MHD_add_response_header (r, "Content-Type", content_type);
+  reset_response (req, status, BODY_MEM, len);
+  req->mem = body;
+  req->mem_len = len;
+  req->mem_owned = true;
+  if (content_type)
+    http_header (req, "Content-Type", content_type);
 }
 
 void
@@ -189,88 +369,65 @@ http_respond_json (struct http_request *req, unsigned status,
 void
 http_respond_empty (struct http_request *req, unsigned status)
 {
-  set_response (
-      req, status,
-      MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT),
-      0);
+  reset_response (req, status, BODY_MEM, 0);
 }
 
 void
 http_respond_fd (struct http_request *req, unsigned status, int fd,
                  uint64_t offset, uint64_t len)
 {
-  struct MHD_Response *r
-      = MHD_create_response_from_fd_at_offset64 (len, fd, offset);
-  if (r == NULL)
-    close (fd);
-  set_response (req, status, r, len);
-}
-
-static ssize_t
-never_read (void *cls, uint64_t pos, char *buf, size_t max)
-{
-  return MHD_CONTENT_READER_END_WITH_ERROR;
+  reset_response (req, status, BODY_FD, len);
+  req->fd = fd;
+  req->fd_offset = offset;
 }
 
 void
 http_respond_head (struct http_request *req, unsigned status, uint64_t size)
 {
-  set_response (
-      req, status,
-      MHD_create_response_from_callback (size, 4096, never_read, NULL, NULL),
-      0);
-}
-
-struct stream
-{
-  http_read_fn read;
-  void *ctx;
-  void (*free_ctx) (void *ctx);
-};
-
-static ssize_t
-stream_read (void *cls, uint64_t pos, char *buf, size_t max)
-{
-  struct stream *st = cls;
-  long n = st->read (st->ctx, pos, buf, max);
-  if (n > 0)
-    return n;
-  return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
-                : MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static void
-stream_free (void *cls)
-{
-  struct stream *st = cls;
-  if (st->free_ctx)
-    st->free_ctx (st->ctx);
-  free (st);
+  reset_response (req, status, BODY_HEAD, size);
+  req->resp_bytes = 0;
 }
 
 void
 http_respond_stream (struct http_request *req, unsigned status, uint64_t size,
                      http_read_fn read, void *ctx, void (*free_ctx) (void *ctx))
 {
-  struct stream *st = xmalloc (sizeof (*st));
-  struct MHD_Response *r;
+  reset_response (req, status, BODY_STREAM, size);
+  req->stream_read = read;
+  req->stream_ctx = ctx;
+  req->stream_free = free_ctx;
+}
 
-  st->read = read;
-  st->ctx = ctx;
-  st->free_ctx = free_ctx;
-  r = MHD_create_response_from_callback (
-      size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, 64 * 1024,
-      stream_read, st, stream_free);
-  if (r == NULL)
-    stream_free (st);
-  set_response (req, status, r, size == HTTP_SIZE_UNKNOWN ? 0 : size);
+static bool
+header_value_ok (const char *s)
+{
+  for (; *s; s++)
+    if (*s == '\r' || *s == '\n')
+      return false;
+  return true;
 }
 
 void
 http_header (struct http_request *req, const char *name, const char *value)
 {
-  if (req->resp)
-    MHD_add_response_header (req->resp, name, value);
+  if (!req->has_response)
+    return;
+  /* A line break would let a value smuggle headers (or a body) in.  */
+  if (!header_value_ok (name) || !header_value_ok (value) || *name == '\0')
+    {
+      http_server_log (req->server, HTTP_LOG_ERROR,
+                       "%s %s: header `%s` dropped: line break in it",
+                       req->method, req->target, name);
+      return;
+    }
+  buf_append (&req->resp_headers, &req->resp_headers_len,
+              &req->resp_headers_cap, name, strlen (name));
+  buf_append (&req->resp_headers, &req->resp_headers_len,
+              &req->resp_headers_cap, ": ", 2);
+  buf_append (&req->resp_headers, &req->resp_headers_len,
+              &req->resp_headers_cap, value, strlen (value));
+  buf_append (&req->resp_headers, &req->resp_headers_len,
+              &req->resp_headers_cap, "\r\n", 2);
 }
 
 void
@@ -287,7 +444,7 @@ http_headerf (struct http_request *req, const char *name, const char *fmt, ...)
 unsigned
 http_response_status (struct http_request *req)
 {
-  return req->resp ? req->status : 0;
+  return req->has_response ? req->status : 0;
 }
 
 static void
@@ -313,42 +470,36 @@ http_request_path (struct http_request *req)
 const char *
 http_request_query (struct http_request *req, const char *key)
 {
-  return MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-struct query_each
-{
-  const char *key;
-  int (*fn) (const char *value, void *data);
-  void *data;
-  int ret;
-};
-
-static enum MHD_Result
-query_each_cb (void *cls, enum MHD_ValueKind kind, const char *key,
-               const char *value)
-{
-  struct query_each *q = cls;
-  if (strcmp (key, q->key) != 0)
-    return MHD_YES;
-  q->ret = q->fn (value ? value : "", q->data);
-  return q->ret ? MHD_NO : MHD_YES;
+  size_t i;
+  for (i = 0; i < req->n_query; i++)
+    if (strcmp (req->query[i].name, key) == 0)
+      return req->query[i].value;
+  return NULL;
 }
 
 int
 http_request_query_each (struct http_request *req, const char *key,
                          int (*fn) (const char *value, void *data), void *data)
 {
-  struct query_each q = { key, fn, data, 0 };
-  MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, query_each_cb,
-                             &q);
-  return q.ret;
+  size_t i;
+  for (i = 0; i < req->n_query; i++)
+    if (strcmp (req->query[i].name, key) == 0)
+      {
+        int r = fn (req->query[i].value ? req->query[i].value : "", data);
+        if (r)
+          return r;
+      }
+  return 0;
 }
 
 const char *
 http_request_header (struct http_request *req, const char *name)
 {
-  return MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, name);
+  size_t i;
+  for (i = 0; i < req->n_headers; i++)
+    if (strcasecmp (req->headers[i].name, name) == 0)
+      return req->headers[i].value;
+  return NULL;
 }
 
 const char *
@@ -486,52 +637,457 @@ dispatch (struct http_request *req)
     respond_text (req, 404, "404 page not found\n");
 }
 
-struct header_sum
-{
-  size_t total;
-};
+/* --- Parsing the head -------------------------------------------------- */
 
-static enum MHD_Result
-header_sum_cb (void *cls, enum MHD_ValueKind kind, const char *key,
-               const char *value)
+/* Decode %XX escapes of S[0..N) (and '+' as a space when PLUS); a '%'
+ * without two hex digits stays as it is, and so does "%00": a C string
+ * cannot hold the NUL, and the handler refuses the three characters as it
+ * refuses any other that does not belong.  */
+static char *
+percent_decode (const char *s, size_t n, bool plus)
 {
-  struct header_sum *h = cls;
-  h->total += strlen (key) + (value ? strlen (value) : 0) + 4;
-  return MHD_YES;
+  char *out = xmalloc (n + 1), *o = out;
+  size_t i;
+  for (i = 0; i < n; i++)
+    {
+      int hi, lo;
+      if (s[i] == '%' && i + 2 < n && (hi = hex_digit_value (s[i + 1])) >= 0
+          && (lo = hex_digit_value (s[i + 2])) >= 0)
+        {
+          if (hi == 0 && lo == 0)
+            {
+              *o++ = s[i];
+              continue;
+            }
+          *o++ = (char) (hi << 4 | lo);
+          i += 2;
+        }
+      else if (plus && s[i] == '+')
+        *o++ = ' ';
+      else
+        *o++ = s[i];
+    }
+  *o = '\0';
+  return out;
 }
 
-/* Step 1: the headers are in.  */
 static void
-begin_request (struct http_request *req)
+parse_query (struct http_request *req, const char *q)
 {
-  struct http_server *srv = req->server;
-  struct header_sum hs = { 0 };
-  const char *cl, *te;
+  while (*q)
+    {
+      size_t n = strcspn (q, "&");
+      const char *eq = memchr (q, '=', n);
+      if (n > 0)
+        {
+          struct kv kv = { NULL, NULL };
+          kv.name = percent_decode (q, eq ? (size_t) (eq - q) : n, true);
+          if (eq)
+            kv.value = percent_decode (eq + 1, n - (eq + 1 - q), true);
+          req->query = xrealloc (req->query,
+                                 (req->n_query + 1) * sizeof (*req->query));
+          req->query[req->n_query++] = kv;
+        }
+      q += n;
+      if (*q == '&')
+        q++;
+    }
+}
 
-  MHD_get_connection_values (req->conn, MHD_HEADER_KIND, header_sum_cb, &hs);
-  cl = http_request_header (req, "Content-Length");
-  te = http_request_header (req, "Transfer-Encoding");
+static bool
+is_tchar (unsigned char c)
+{
+  return isalnum (c) || (c && strchr ("!#$%&'*+-.^_`|~", c));
+}
+
+static void
+free_request (struct http_request *req)
+{
+  size_t i;
+  if (req == NULL)
+    return;
+  release_body (req);
+  clear_params (req);
+  for (i = 0; i < req->n_headers; i++)
+    {
+      free (req->headers[i].name);
+      free (req->headers[i].value);
+    }
+  for (i = 0; i < req->n_query; i++)
+    {
+      free (req->query[i].name);
+      free (req->query[i].value);
+    }
+  free (req->headers);
+  free (req->query);
+  free (req->resp_headers);
+  free (req->target);
+  free (req->path);
+  free (req);
+}
+
+/* Split the head (request line and headers, LEN bytes ending with an empty
+ * line) into REQ.  0, or the status to answer with.  */
+static unsigned
+parse_head (struct http_request *req, char *head, size_t len)
+{
+  char *line = head, *end = head + len, *eol, *sp1, *sp2, *q;
+  size_t n;
+
+  /* A NUL byte would cut what follows it off every string below.  */
+  if (memchr (head, '\0', len))
+    return 400;
+  /* The request line: METHOD SP TARGET SP HTTP/1.x.  */
+  eol = memchr (line, '\n', end - line);
+  *eol = '\0';
+  if (eol > line && eol[-1] == '\r')
+    eol[-1] = '\0';
+  if (strchr (line, '\r'))
+    return 400;
+  sp1 = strchr (line, ' ');
+  if (sp1 == NULL)
+    return 400;
+  sp2 = strchr (sp1 + 1, ' ');
+  if (sp2 == NULL || strchr (sp2 + 1, ' '))
+    return 400;
+  n = sp1 - line;
+  if (n == 0 || n >= sizeof (req->method))
+    return n == 0 ? 400 : 501;
+  for (q = line; q < sp1; q++)
+    if (!is_tchar ((unsigned char) *q))
+      return 400;
+  memcpy (req->method, line, n);
+  req->method[n] = '\0';
+  *sp2 = '\0';
+  req->target = xstrdup (sp1 + 1);
+  if (strncmp (sp2 + 1, "HTTP/1.", 7) != 0 || !isdigit ((unsigned char) sp2[8])
+      || sp2[9] != '\0')
+    return strncmp (sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
+  req->minor = sp2[8] - '0';
+  for (q = req->target; *q; q++)
+    if ((unsigned char) *q <= ' ' || *q == 0x7f)
+      return 400;
+  if (req->target[0] != '/')
+    return 400;
+  q = strchr (req->target, '?');
+  req->path = percent_decode (
+      req->target, q ? (size_t) (q - req->target) : strlen (req->target),
+      false);
+  if (q)
+    parse_query (req, q + 1);
+
+  /* The headers.  */
+  for (line = eol + 1; line < end; line = eol + 1)
+    {
+      char *colon, *v, *ve;
+      struct kv kv;
+      eol = memchr (line, '\n', end - line);
+      if (eol == NULL)
+        break;
+      ve = eol;
+      if (ve > line && ve[-1] == '\r')
+        ve--;
+      if (ve == line)
+        break; /* the empty line */
+      if (*line == ' ' || *line == '\t')
+        return 400; /* obsolete line folding */
+      colon = memchr (line, ':', ve - line);
+      if (colon == NULL || colon == line)
+        return 400;
+      for (q = line; q < colon; q++)
+        if (!is_tchar ((unsigned char) *q))
+          return 400;
+      for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
+        ;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+      for (q = v; q < ve; q++)
+        if (*q == '\0' || *q == '\r')
+          return 400;
+      kv.name = xstrndup (line, colon - line);
+      kv.value = xstrndup (v, ve - v);
+      req->headers = xrealloc (req->headers,
+                               (req->n_headers + 1) * sizeof (*req->headers));
+      req->headers[req->n_headers++] = kv;
+    }
+  return 0;
+}
+
+/* Framing and connection headers.  0, or the status to answer with.  */
+static unsigned
+check_framing (struct http_request *req)
+{
+  const char *te = NULL, *conn = NULL;
+  size_t i;
+  bool have_cl = false;
+
   req->content_length = -1;
-  if (cl)
+  for (i = 0; i < req->n_headers; i++)
     {
-      int64_t v;
-      if (parse_int64 (cl, &v) == 0 && v >= 0)
-        req->content_length = v;
+      const char *name = req->headers[i].name, *v = req->headers[i].value;
+      if (strcasecmp (name, "Content-Length") == 0)
+        {
+          int64_t cl;
+          const char *p;
+          for (p = v; *p; p++)
+            if (!isdigit ((unsigned char) *p))
+              return 400;
+          if (parse_int64 (v, &cl) < 0 || cl < 0)
+            return 400;
+          if (have_cl && cl != req->content_length)
+            return 400;
+          have_cl = true;
+          req->content_length = cl;
+        }
+      else if (strcasecmp (name, "Transfer-Encoding") == 0)
+        {
+          if (te)
+            return 400;
+          te = v;
+        }
+      else if (strcasecmp (name, "Connection") == 0)
+        conn = v;
+      else if (strcasecmp (name, "Expect") == 0)
+        {
+          if (strcasecmp (v, "100-continue") != 0)
+            return 417;
+          req->expect_continue = req->minor >= 1;
+        }
     }
-  req->has_body = req->content_length > 0 || (te && strcasestr (te, "chunked"));
+  if (te)
+    {
+      /* A body sent both ways is how requests get smuggled: refused.  */
+      if (have_cl)
+        return 400;
+      if (strcasecmp (te, "chunked") != 0)
+        return 501;
+      req->chunked = true;
+      req->content_length = -1;
+    }
+  if (req->minor >= 1 && http_request_header (req, "Host") == NULL)
+    return 400;
+  req->has_body = req->chunked || req->content_length > 0;
+  req->body_left = req->content_length > 0 ? (uint64_t) req->content_length : 0;
+  if (req->minor == 0)
+    req->keep_alive = conn && strcasestr (conn, "keep-alive");
+  else
+    req->keep_alive = !(conn && strcasestr (conn, "close"));
+  return 0;
+}
 
-  if (hs.total > srv->max_header)
+/* --- Connections -------------------------------------------------------- */
+
+static void conn_close (struct conn *c);
+static void conn_update_events (struct conn *c);
+
+static void
+conn_touch (struct conn *c, uint64_t deadline)
+{
+  struct worker *w = c->w;
+  /* Unlink, then append as the newest.  */
+  if (c->older)
+    c->older->newer = c->newer;
+  else if (w->oldest == c)
+    w->oldest = c->newer;
+  if (c->newer)
+    c->newer->older = c->older;
+  else if (w->newest == c)
+    w->newest = c->older;
+  c->older = w->newest;
+  c->newer = NULL;
+  if (w->newest)
+    w->newest->newer = c;
+  else
+    w->oldest = c;
+  w->newest = c;
+  c->deadline_ns = deadline;
+}
+
+static void
+conn_unlink (struct conn *c)
+{
+  struct worker *w = c->w;
+  if (c->older)
+    c->older->newer = c->newer;
+  else
+    w->oldest = c->newer;
+  if (c->newer)
+    c->newer->older = c->older;
+  else
+    w->newest = c->older;
+  c->older = c->newer = NULL;
+}
+
+/* Receive into BUF: > 0 bytes, 0 at the end of the stream, -1 with errno
+ * (EAGAIN: try again when epoll says so).  */
+static ssize_t
+conn_recv (struct conn *c, void *buf, size_t n)
+{
+  size_t got = 0;
+  int r, e;
+  if (c->ssl == NULL)
     {
-      respond_text (req, 431, "431 request header fields too large\n");
-      return;
+      ssize_t k;
+      do
+        k = recv (c->fd, buf, n, 0);
+      while (k < 0 && errno == EINTR);
+      return k;
     }
-  if (srv->max_body && req->content_length > 0
-      && (uint64_t) req->content_length > srv->max_body)
+  ERR_clear_error ();
+  c->tls_want_write = false;
+  r = SSL_read_ex (c->ssl, buf, n, &got);
+  if (r == 1)
+    return (ssize_t) got;
+  e = SSL_get_error (c->ssl, r);
+  switch (e)
     {
-      respond_text (req, 413, "413 request body too large\n");
-      return;
+    case SSL_ERROR_WANT_READ:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      c->tls_want_write = true;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    case SSL_ERROR_SYSCALL:
+      if (errno == 0)
+        return 0; /* end of file without close_notify */
+      return -1;
+    default:
+      errno = EPROTO;
+      return -1;
     }
-  dispatch (req);
+}
+
+static ssize_t
+conn_send (struct conn *c, const void *buf, size_t n, bool more)
+{
+  size_t put = 0;
+  int r, e;
+  if (c->ssl == NULL)
+    {
+      ssize_t k;
+      do
+        k = send (c->fd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+      while (k < 0 && errno == EINTR);
+      return k;
+    }
+  ERR_clear_error ();
+  c->tls_want_write = false;
+  r = SSL_write_ex (c->ssl, buf, n, &put);
+  if (r == 1)
+    return (ssize_t) put;
+  e = SSL_get_error (c->ssl, r);
+  if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+    {
+      c->tls_want_write = e == SSL_ERROR_WANT_WRITE;
+      errno = EAGAIN;
+      return -1;
+    }
+  if (e != SSL_ERROR_SYSCALL || errno == 0)
+    errno = EPIPE;
+  return -1;
+}
+
+static const char *
+reason_phrase (unsigned status)
+{
+  switch (status)
+    {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+    }
+}
+
+static const char *
+http_date (struct worker *w)
+{
+  time_t now = time (NULL);
+  if (now != w->date_second)
+    {
+      struct tm tm;
+      gmtime_r (&now, &tm);
+      strftime (w->date, sizeof (w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+      w->date_second = now;
+    }
+  return w->date;
 }
 
 /* Run the finish callback, once.  */
@@ -545,189 +1101,1057 @@ finish (struct http_request *req, bool completed)
   fn (req->finish_ctx, completed);
 }
 
-static enum MHD_Result
-queue (struct http_request *req)
+static void
+log_request (struct http_request *req)
 {
+  uint64_t us;
+  if (req->server->log == NULL)
+    return;
+  us = (now_ns () - req->start_ns) / 1000;
+  http_server_log (
+      req->server, HTTP_LOG_INFO, "%s %s %u %llu %llu.%03llums",
+      req->method[0] ? req->method : "-", req->target ? req->target : "-",
+      req->has_response ? req->status : 0,
+      (unsigned long long) (http_request_is_head (req) ? 0 : req->resp_bytes),
+      (unsigned long long) (us / 1000), (unsigned long long) (us % 1000));
+}
+
+static bool
+status_has_body (unsigned status)
+{
+  return !(status < 200 || status == 204 || status == 304);
+}
+
+/* Step 3: the finish callback, then the head of the answer into the
+ * output buffer; the connection then sends it.  */
+static void
+queue_response (struct conn *c)
+{
+  struct http_request *req = c->req;
   const char *const *h;
-  enum MHD_Result r;
+  bool body = status_has_body (req->status);
 
   /* Before the answer leaves: a client that got it may send its next
    * request on another connection at once, and must find the state the
    * answer described (an upload session released, say).  */
   finish (req, req->completed);
-  if (req->resp == NULL)
+  if (!req->has_response)
     {
       http_server_log (req->server, HTTP_LOG_ERROR,
                        "%s %s: the handler set no response", req->method,
-                       req->uri);
+                       req->target);
       respond_text (req, 500, "internal error\n");
+      body = true;
     }
+  if (!req->keep_alive || c->peer_eof)
+    c->close_after = true;
+  if (req->body_kind == BODY_HEAD && !http_request_is_head (req) && body)
+    c->close_after = true; /* a length without the body: nothing follows */
+
+  c->out_len = c->out_off = 0;
+  buf_appendf (&c->out, &c->out_len, &c->out_cap,
+               "HTTP/1.%d %u %s\r\nDate: %s\r\n", req->minor, req->status,
+               reason_phrase (req->status), http_date (c->w));
   for (h = req->server->headers; h && h[0] && h[1]; h += 2)
-    MHD_add_response_header (req->resp, h[0], h[1]);
-  r = MHD_queue_response (req->conn, req->status, req->resp);
-  MHD_destroy_response (req->resp);
-  req->resp = NULL;
-  return r;
+    buf_appendf (&c->out, &c->out_len, &c->out_cap, "%s: %s\r\n", h[0], h[1]);
+  if (req->resp_headers_len)
+    buf_append (&c->out, &c->out_len, &c->out_cap, req->resp_headers,
+                req->resp_headers_len);
+  if (body)
+    {
+      if (req->body_len != HTTP_SIZE_UNKNOWN)
+        buf_appendf (&c->out, &c->out_len, &c->out_cap,
+                     "Content-Length: %llu\r\n",
+                     (unsigned long long) req->body_len);
+      else if (req->minor >= 1)
+        {
+          buf_append (&c->out, &c->out_len, &c->out_cap,
+                      "Transfer-Encoding: chunked\r\n", 28);
+          req->chunked_out = true;
+        }
+      else
+        c->close_after = true; /* the end of the body is the close */
+    }
+  if (c->close_after)
+    buf_append (&c->out, &c->out_len, &c->out_cap, "Connection: close\r\n", 19);
+  else if (req->minor == 0)
+    buf_append (&c->out, &c->out_len, &c->out_cap, "Connection: keep-alive\r\n",
+                24);
+  buf_append (&c->out, &c->out_len, &c->out_cap, "\r\n", 2);
+  if (!body || http_request_is_head (req) || req->body_kind == BODY_HEAD)
+    release_body (req);
+  c->stream_len = c->stream_off = 0;
+  c->stream_end = false;
+  c->state = CONN_SEND;
 }
 
-/* A chunk of the body.  */
-static enum MHD_Result
-body_chunk (struct http_request *req, const char *data, size_t len)
+/* The request is over (the answer sent, or the connection dropped).  */
+static void
+end_request (struct conn *c)
 {
-  struct http_server *srv = req->server;
+  struct http_request *req = c->req;
+  if (req == NULL)
+    return;
+  c->req = NULL;
+  finish (req, false);
+  if (req->method[0])
+    log_request (req);
+  free_request (req);
+}
+
+/* Fill the stream buffer of C with the next piece of a file body (over
+ * TLS) or of a streamed body, chunk-framed when needed.  false on error.  */
+static bool
+refill_stream (struct conn *c)
+{
+  struct http_request *req = c->req;
+  uint64_t left = req->body_len == HTTP_SIZE_UNKNOWN
+                      ? UINT64_MAX
+                      : req->body_len - req->body_sent;
+  size_t max = STREAM_BUFFER, hdr = req->chunked_out ? 12 : 0;
+  char *data;
+  long n;
+
+  if (c->stream_buf == NULL)
+    c->stream_buf = xmalloc (STREAM_BUFFER + 16);
+  data = c->stream_buf + hdr;
+  if (left < max)
+    max = (size_t) left;
+  if (max == 0)
+    n = 0;
+  else if (req->body_kind == BODY_FD)
+    {
+      do
+        n = pread (req->fd, data, max,
+                   (off_t) (req->fd_offset + req->body_sent));
+      while (n < 0 && errno == EINTR);
+      if (n == 0)
+        n = -1; /* the file is shorter than announced */
+    }
+  else
+    n = req->stream_read (req->stream_ctx, req->body_sent, data, max);
+  if (n < 0)
+    return false;
+  if (n == 0 && req->body_len != HTTP_SIZE_UNKNOWN
+      && req->body_sent < req->body_len)
+    return false;
+  req->body_sent += (uint64_t) n;
+  if (!req->chunked_out)
+    {
+      memmove (c->stream_buf, data, (size_t) n);
+      c->stream_len = (size_t) n;
+    }
+  else if (n > 0)
+    {
+      /* "%08lx\r\n" then the data then "\r\n".  */
+      char sz[16];
+      int k = snprintf (sz, sizeof (sz), "%lx\r\n", (unsigned long) n);
+      memcpy (data - k, sz, (size_t) k);
+      memmove (c->stream_buf, data - k, (size_t) k + (size_t) n);
+      memcpy (c->stream_buf + k + n, "\r\n", 2);
+      c->stream_len = (size_t) k + (size_t) n + 2;
+    }
+  else
+    {
+      memcpy (c->stream_buf, "0\r\n\r\n", 5);
+      c->stream_len = 5;
+    }
+  c->stream_off = 0;
+  if (n == 0
+      || (req->body_len != HTTP_SIZE_UNKNOWN && req->body_sent == req->body_len
+          && !req->chunked_out))
+    c->stream_end = true;
+  req->resp_bytes = req->body_sent;
+  return true;
+}
+
+/* Write what can be written.  1: the answer is out; 0: wait for the
+ * socket; -1: the connection is broken.  */
+static int
+send_response (struct conn *c)
+{
+  struct http_request *req = c->req;
+  ssize_t k;
+
+  for (;;)
+    {
+      if (c->out_off < c->out_len)
+        {
+          /* The head, and a memory body with it.  */
+          if (req->body_kind == BODY_MEM && c->ssl == NULL
+              && req->body_sent < req->mem_len)
+            {
+              struct iovec iov[2]
+                  = { { c->out + c->out_off, c->out_len - c->out_off },
+                      { req->mem + req->body_sent,
+                        req->mem_len - req->body_sent } };
+              do
+                k = writev (c->fd, iov, 2);
+              while (k < 0 && errno == EINTR);
+              if (k > 0)
+                {
+                  size_t h = c->out_len - c->out_off;
+                  if ((size_t) k <= h)
+                    c->out_off += (size_t) k;
+                  else
+                    {
+                      c->out_off = c->out_len;
+                      req->body_sent += (size_t) k - h;
+                    }
+                }
+            }
+          else
+            {
+              k = conn_send (c, c->out + c->out_off, c->out_len - c->out_off,
+                             req->body_kind == BODY_FD && req->body_len > 0);
+              if (k > 0)
+                c->out_off += (size_t) k;
+            }
+          if (k < 0)
+            return errno == EAGAIN ? 0 : -1;
+          continue;
+        }
+      switch (req->body_kind)
+        {
+        case BODY_NONE:
+        case BODY_HEAD:
+          return 1;
+        case BODY_MEM:
+          if (req->body_sent >= req->mem_len)
+            return 1;
+          k = conn_send (c, req->mem + req->body_sent,
+                         req->mem_len - req->body_sent, false);
+          if (k < 0)
+            return errno == EAGAIN ? 0 : -1;
+          req->body_sent += (size_t) k;
+          break;
+        case BODY_FD:
+          if (c->ssl == NULL)
+            {
+              off_t off;
+              size_t chunk;
+              if (req->body_sent >= req->body_len)
+                return 1;
+              off = (off_t) (req->fd_offset + req->body_sent);
+              chunk = req->body_len - req->body_sent > (1 << 30)
+                          ? (size_t) 1 << 30
+                          : (size_t) (req->body_len - req->body_sent);
+              do
+                k = sendfile (c->fd, req->fd, &off, chunk);
+              while (k < 0 && errno == EINTR);
+              if (k < 0)
+                return errno == EAGAIN ? 0 : -1;
+              if (k == 0)
+                return -1; /* the file is shorter than announced */
+              req->body_sent += (uint64_t) k;
+              req->resp_bytes = req->body_sent;
+              break;
+            }
+          /* Through TLS: like a stream.  */
+          __attribute__ ((fallthrough));
+        case BODY_STREAM:
+          if (c->stream_off == c->stream_len)
+            {
+              if (c->stream_end)
+                return 1;
+              if (!refill_stream (c))
+                return -1;
+              if (c->stream_len == 0)
+                return 1;
+            }
+          k = conn_send (c, c->stream_buf + c->stream_off,
+                         c->stream_len - c->stream_off, false);
+          if (k < 0)
+            return errno == EAGAIN ? 0 : -1;
+          c->stream_off += (size_t) k;
+          break;
+        }
+    }
+}
+
+static void
+start_linger (struct conn *c)
+{
+  if (c->ssl == NULL)
+    shutdown (c->fd, SHUT_WR);
+  else
+    SSL_shutdown (c->ssl);
+  c->state = CONN_LINGER;
+  c->linger_bytes = 0;
+  conn_touch (c, now_ns () + LINGER_NS);
+}
+
+/* Whether a body nobody reads is dropped after an early answer (keeping
+ * the connection), rather than the answer going at once and the
+ * connection closing after it.  A client waiting for "100 Continue" has
+ * sent nothing yet; a large or chunked body is not worth reading.  */
+static bool
+drop_body_first (struct http_request *req)
+{
+  return !req->expect_continue && req->content_length >= 0
+         && req->content_length <= DISCARD_MAX;
+}
+
+static struct http_request *
+new_request (struct conn *c)
+{
+  struct http_request *req = xmalloc0 (sizeof (*req));
+  req->server = c->w->server;
+  req->conn = c;
+  req->fd = -1;
+  req->start_ns = now_ns ();
+  req->content_length = -1;
+  req->minor = 1;
+  c->req = req;
+  c->close_after = false;
+  return req;
+}
+
+/* Answer a request that cannot be understood with STATUS (as a text such
+ * as "400 bad request") and close the connection after it.  */
+static void
+head_fail (struct conn *c, unsigned status)
+{
+  struct http_request *req = c->req ? c->req : new_request (c);
+  char text[64];
+  char *p;
+
+  snprintf (text, sizeof (text), "%u %s\n", status, reason_phrase (status));
+  for (p = text; *p; p++)
+    *p = (char) tolower ((unsigned char) *p);
+  if (req->method[0] == '\0')
+    snprintf (req->method, sizeof (req->method), "-");
+  respond_text (req, status, text);
+  req->keep_alive = false;
+  req->has_body = false;
+  c->in_len = 0;
+  c->close_after = true;
+  queue_response (c);
+}
+
+/* Step 1 on a complete head: parse, check, dispatch.  */
+static void
+begin_request (struct conn *c, char *head, size_t len)
+{
+  struct http_server *srv = c->w->server;
+  struct http_request *req = new_request (c);
+  unsigned status;
+
+  status = parse_head (req, head, len);
+  if (status == 0)
+    status = check_framing (req);
+  if (status)
+    {
+      head_fail (c, status);
+      return;
+    }
+  if (srv->max_body && req->content_length > 0
+      && (uint64_t) req->content_length > srv->max_body)
+    {
+      /* Not worth reading: the answer now, the close after it.  */
+      respond_text (req, 413, "413 request body too large\n");
+      c->close_after = true;
+      queue_response (c);
+      return;
+    }
+  dispatch (req);
+
+  if (!req->has_body)
+    {
+      req->body_done = true;
+      if (req->on_end)
+        req->on_end (req, req->body_ctx);
+      req->completed = true;
+      queue_response (c);
+      return;
+    }
+  if (req->has_response && req->on_data == NULL && req->on_end == NULL)
+    {
+      if (!drop_body_first (req))
+        {
+          /* The answer now; the connection closes after it.  */
+          c->close_after = true;
+          queue_response (c);
+          return;
+        }
+    }
+  else if (req->expect_continue)
+    {
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      /* A tiny write to a fresh connection: it fits the socket buffer.
+       * If it does not go at once, the client sends the body anyway
+       * after its own timeout.  */
+      (void) conn_send (c, cont, sizeof (cont) - 1, false);
+    }
+  c->state = CONN_BODY;
+}
+
+/* Hand DATA to the reader (or drop it).  false: stop reading, the
+ * connection closes after the answer.  */
+static bool
+body_data (struct conn *c, const char *data, size_t len)
+{
+  struct http_request *req = c->req;
+  struct http_server *srv = c->w->server;
 
   req->body_received += len;
-  if (srv->max_body && req->body_received > srv->max_body
-      && http_response_status (req) != 413)
+  if (srv->max_body && req->body_received > srv->max_body)
     {
-      /* A chunked body over the limit: the answer can no longer be sent
-       * before the body ends, so the connection is closed.  */
+      /* A chunked body over the limit: the answer goes now.  */
       if (!req->body_failed)
         respond_text (req, 413, "413 request body too large\n");
       req->body_failed = true;
-      return MHD_NO;
+      return false;
     }
   if (req->on_data && !req->body_failed)
     {
       if (req->on_data (req, data, len, req->body_ctx) < 0)
         {
           req->body_failed = true;
-          if (req->resp == NULL)
+          if (!req->has_response)
             respond_text (req, 500, "internal error\n");
+          /* The rest is dropped, if it is not too much.  */
+          if (req->content_length < 0
+              || req->content_length - (int64_t) req->body_received
+                     > DISCARD_MAX)
+            return false;
         }
-      return MHD_YES;
+      return true;
     }
   req->discarded += len;
-  return req->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+  return req->discarded <= DISCARD_MAX;
 }
 
-/* An answer is ready before a body that nobody will read.  Without a body,
- * the answer waits for the next call: queued now, it would close the
- * connection (MHD 0.9.75), killing keep-alive.  With one, queueing it now
- * makes MHD drop the body and close the connection after the answer:
- * right for a client waiting for "100 Continue" (it has sent nothing
- * yet), and for a large body; but a client already sending a small body
- * would fail writing it before it reads the answer, so that body is read
- * and dropped first.  */
-static bool
-answer_early (struct http_request *req)
+/* Step 2: decode the body in C's input buffer.  Returns the bytes used;
+ * sets *STOP when the connection must answer and close.  */
+static size_t
+body_feed (struct conn *c, char *data, size_t len, bool *stop)
 {
-  const char *expect = http_request_header (req, "Expect");
-  if (expect && strcasecmp (expect, "100-continue") == 0)
+  struct http_request *req = c->req;
+  size_t used = 0;
+
+  while (used < len && !req->body_done && !*stop)
+    {
+      char *p = data + used;
+      size_t avail = len - used, n;
+      if (!req->chunked)
+        {
+          n = avail < req->body_left ? avail : (size_t) req->body_left;
+          req->body_left -= n;
+          used += n;
+          if (!body_data (c, p, n))
+            *stop = true;
+          if (req->body_left == 0)
+            req->body_done = true;
+          continue;
+        }
+      switch (req->chunk_state)
+        {
+        case CHUNK_SIZE:
+        case CHUNK_TRAILER:
+          {
+            char *eol = memchr (p, '\n', avail);
+            if (eol == NULL)
+              {
+                if (avail > 4096)
+                  goto bad;
+                return used;
+              }
+            *eol = '\0';
+            if (eol > p && eol[-1] == '\r')
+              eol[-1] = '\0';
+            used += (size_t) (eol - p) + 1;
+            if (req->chunk_state == CHUNK_TRAILER)
+              {
+                if (*p == '\0')
+                  req->body_done = true;
+                continue;
+              }
+            {
+              uint64_t size = 0;
+              const char *q = p;
+              int d;
+              if (hex_digit_value (*q) < 0)
+                goto bad;
+              for (; (d = hex_digit_value (*q)) >= 0; q++)
+                {
+                  if (size >> 60)
+                    goto bad;
+                  size = size << 4 | (uint64_t) d;
+                }
+              while (*q == ' ' || *q == '\t')
+                q++;
+              if (*q != '\0' && *q != ';')
+                goto bad;
+              req->chunk_left = size;
+              req->chunk_state = size ? CHUNK_DATA : CHUNK_TRAILER;
+            }
+            continue;
+          }
+        case CHUNK_DATA:
+          n = avail < req->chunk_left ? avail : (size_t) req->chunk_left;
+          req->chunk_left -= n;
+          used += n;
+          if (req->chunk_left == 0)
+            req->chunk_state = CHUNK_DATA_END;
+          if (!body_data (c, p, n))
+            *stop = true;
+          continue;
+        case CHUNK_DATA_END:
+          if (avail < 2 && p[0] == '\r')
+            return used;
+          if (p[0] == '\n')
+            used += 1;
+          else if (p[0] == '\r' && p[1] == '\n')
+            used += 2;
+          else
+            goto bad;
+          req->chunk_state = CHUNK_SIZE;
+          continue;
+        }
+    }
+  return used;
+
+bad:
+  if (!req->has_response || !req->body_failed)
+    respond_text (req, 400, "400 bad chunked body\n");
+  req->body_failed = true;
+  *stop = true;
+  return len;
+}
+
+/* Process what the input buffer holds.  */
+static void
+conn_process (struct conn *c)
+{
+  struct http_server *srv = c->w->server;
+
+  while (c->state == CONN_HEAD || c->state == CONN_BODY)
+    {
+      if (c->state == CONN_HEAD)
+        {
+          char *end = NULL;
+          size_t i, head_len;
+          /* Blank lines before a request are allowed (RFC 9112 2.2).  */
+          for (i = 0; i < c->in_len && (c->in[i] == '\r' || c->in[i] == '\n');
+               i++)
+            ;
+          if (i)
+            {
+              memmove (c->in, c->in + i, c->in_len - i);
+              c->in_len -= i;
+            }
+          for (i = 0; i + 1 < c->in_len; i++)
+            if (c->in[i] == '\n'
+                && (c->in[i + 1] == '\n'
+                    || (c->in[i + 1] == '\r' && i + 2 < c->in_len
+                        && c->in[i + 2] == '\n')))
+              {
+                end = c->in + i + (c->in[i + 1] == '\n' ? 2 : 3);
+                break;
+              }
+          if (end == NULL)
+            {
+              if (c->in_len > srv->max_header)
+                {
+                  /* No head within the limit: answered, then closed.  */
+                  head_fail (c, memchr (c->in, '\n', c->in_len) ? 431 : 414);
+                  break;
+                }
+              if (c->peer_eof)
+                {
+                  conn_close (c);
+                  return;
+                }
+              break;
+            }
+          head_len = (size_t) (end - c->in);
+          if (head_len > srv->max_header)
+            {
+              head_fail (c, 431);
+              break;
+            }
+          {
+            char *head = xmalloc (head_len + 1);
+            memcpy (head, c->in, head_len);
+            head[head_len] = '\0';
+            memmove (c->in, end, c->in_len - head_len);
+            c->in_len -= head_len;
+            begin_request (c, head, head_len);
+            free (head);
+          }
+          continue;
+        }
+      /* CONN_BODY */
+      {
+        bool stop = false;
+        size_t used = body_feed (c, c->in, c->in_len, &stop);
+        struct http_request *req = c->req;
+        memmove (c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        if (stop)
+          {
+            c->close_after = true;
+            queue_response (c);
+            break;
+          }
+        if (req->body_done)
+          {
+            if (req->on_end && !req->body_failed)
+              req->on_end (req, req->body_ctx);
+            req->completed = !req->body_failed;
+            queue_response (c);
+            break;
+          }
+        if (c->peer_eof)
+          {
+            conn_close (c); /* cut short: finish (false) */
+            return;
+          }
+        break;
+      }
+    }
+}
+
+/* Make room in C's input buffer: a small one for heads, grown up to just
+ * over the header limit (so that an overlong head is seen as such), and
+ * room for a body read in the BODY state.  false when it is full at the
+ * size the state allows.  */
+static bool
+input_room (struct conn *c)
+{
+  struct http_server *srv = c->w->server;
+  size_t limit = c->state == CONN_BODY ? srv->max_header + BODY_BUFFER
+                                       : srv->max_header + 1;
+  size_t want;
+
+  if (c->in && c->in_len < c->in_cap)
     return true;
-  return req->content_length < 0 || req->content_length > DISCARD_MAX;
+  if (c->in_cap >= limit)
+    return false;
+  want = c->state == CONN_BODY ? limit
+         : c->in_cap           ? c->in_cap * 2
+                               : HEAD_BUFFER;
+  if (want > limit)
+    want = limit;
+  c->in = xrealloc (c->in, want + 1);
+  c->in_cap = want;
+  return true;
 }
 
-/* A NUL byte in the request target: MHD hands over the target as a C
- * string, so the server would see only what comes before the NUL
- * ("/v2/\0/tags/list" read as "/v2/").  In MHD's buffer the version
- * follows the target and its terminator; when it lies further, the target
- * had a NUL.  Only a version found just beyond counts, so another layout
- * of MHD's buffer never refuses a sound request.  */
+/* Read what the socket has.  false when the connection is gone.  */
 static bool
-nul_in_target (struct http_request *req, const char *version)
+conn_read (struct conn *c)
 {
-  uintptr_t v = (uintptr_t) version;
-  return req->uri_end && v > req->uri_end + 1
-         && v - req->uri_end < req->server->max_header + BODY_BUFFER;
+  struct http_server *srv = c->w->server;
+
+  while (!c->peer_eof && (c->state == CONN_HEAD || c->state == CONN_BODY))
+    {
+      ssize_t n;
+      if (!input_room (c))
+        {
+          conn_process (c);
+          if (c->fd < 0)
+            return false;
+          if (!input_room (c))
+            break; /* a state that does not take input now */
+          continue;
+        }
+      n = conn_recv (c, c->in + c->in_len, c->in_cap - c->in_len);
+      if (n > 0)
+        {
+          c->in_len += (size_t) n;
+          conn_touch (c, now_ns () + srv->timeout_ns);
+          continue;
+        }
+      if (n == 0)
+        {
+          c->peer_eof = true;
+          break;
+        }
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      if (c->req)
+        http_server_log (srv, HTTP_LOG_DEBUG, "%s %s: read: %s", c->req->method,
+                         c->req->target, strerror (errno));
+      conn_close (c);
+      return false;
+    }
+  conn_process (c);
+  return c->fd >= 0;
 }
 
-static enum MHD_Result
-access_cb (void *cls, struct MHD_Connection *conn, const char *url,
-           const char *method, const char *version, const char *upload_data,
-           size_t *upload_data_size, void **con_cls)
+static void
+conn_free (struct conn *c)
 {
-  struct http_request *req = *con_cls;
+  free (c->in);
+  free (c->out);
+  free (c->stream_buf);
+  free (c);
+}
 
-  if (req == NULL)
-    return MHD_NO; /* the URI callback always sets it */
-  if (!req->dispatched)
+static void
+conn_close (struct conn *c)
+{
+  end_request (c);
+  conn_unlink (c);
+  epoll_ctl (c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  if (c->ssl)
+    SSL_free (c->ssl);
+  c->ssl = NULL;
+  close (c->fd);
+  c->fd = -1;
+  /* Freed by the event loop, which may still hold C.  */
+}
+
+/* The answer is out (or the connection broke).  */
+static void
+conn_sent (struct conn *c)
+{
+  struct http_server *srv = c->w->server;
+  bool unread_body = c->req && c->req->has_body && !c->req->body_done;
+  end_request (c);
+  if (c->close_after || unread_body)
     {
-      req->dispatched = true;
-      req->conn = conn;
-      req->path = url;
-      snprintf (req->method, sizeof (req->method), "%s", method);
-      if (nul_in_target (req, version))
-        respond_text (req, 400, "400 bad request target\n");
+      /* Closing at once while the client still sends (a body nobody
+       * reads, the rest of an overlong head) would reset the connection,
+       * and the client could lose the answer: the server reads on for a
+       * while, unless the client has already finished.  */
+      if (!c->peer_eof)
+        start_linger (c);
       else
-        begin_request (req);
-      if (req->resp && req->has_body && req->on_data == NULL
-          && req->on_end == NULL && answer_early (req))
-        return queue (req);
-      return MHD_YES;
+        conn_close (c);
+      return;
     }
-  if (*upload_data_size > 0)
+  c->state = CONN_HEAD;
+  c->out_len = c->out_off = 0;
+  free (c->stream_buf);
+  c->stream_buf = NULL;
+  if (c->in_len == 0)
     {
-      size_t n = *upload_data_size;
-      *upload_data_size = 0;
-      return body_chunk (req, upload_data, n);
+      /* Idle keep-alive connections hold no buffer.  */
+      free (c->in);
+      c->in = NULL;
+      c->in_cap = 0;
     }
-  /* The whole request is in.  */
-  if (req->on_end && !req->body_failed)
-    req->on_end (req, req->body_ctx);
-  req->completed = !req->body_failed;
-  return queue (req);
+  conn_touch (c, now_ns () + srv->timeout_ns);
+}
+
+static void
+conn_update_events (struct conn *c)
+{
+  uint32_t ev = 0;
+  struct epoll_event e;
+  if (c->fd < 0)
+    return;
+  switch (c->state)
+    {
+    case CONN_HEAD:
+    case CONN_BODY:
+    case CONN_LINGER:
+      ev = EPOLLIN;
+      break;
+    case CONN_SEND:
+      ev = EPOLLOUT;
+      break;
+    }
+  if (c->ssl && c->tls_want_write)
+    ev |= EPOLLOUT;
+  if (ev == c->events)
+    return;
+  c->events = ev;
+  e.events = ev;
+  e.data.ptr = c;
+  epoll_ctl (c->w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+static void
+conn_linger (struct conn *c)
+{
+  char buf[16384];
+  for (;;)
+    {
+      ssize_t n = c->ssl ? conn_recv (c, buf, sizeof (buf))
+                         : recv (c->fd, buf, sizeof (buf), 0);
+      if (n > 0)
+        {
+          c->linger_bytes += (uint64_t) n;
+          if (c->linger_bytes > LINGER_MAX)
+            break;
+          continue;
+        }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+      break;
+    }
+  conn_close (c);
+}
+
+static void
+conn_event (struct conn *c)
+{
+  for (;;)
+    {
+      if (c->state == CONN_LINGER)
+        {
+          conn_linger (c);
+          break;
+        }
+      if (c->state == CONN_HEAD || c->state == CONN_BODY)
+        {
+          if (!conn_read (c))
+            return;
+          if (c->state != CONN_SEND)
+            break;
+        }
+      if (c->state == CONN_SEND)
+        {
+          int r = send_response (c);
+          if (r < 0)
+            {
+              if (c->req)
+                http_server_log (c->w->server, HTTP_LOG_DEBUG,
+                                 "%s %s: write: %s", c->req->method,
+                                 c->req->target, strerror (errno));
+              conn_close (c);
+              return;
+            }
+          conn_touch (c, now_ns () + c->w->server->timeout_ns);
+          if (r == 0)
+            break;
+          conn_sent (c);
+          if (c->fd < 0)
+            return;
+          /* Pipelined requests, or a new one already in the buffer.  */
+          if (c->state == CONN_HEAD && c->in_len == 0
+              && !(c->ssl && SSL_has_pending (c->ssl)))
+            break;
+          continue;
+        }
+      break;
+    }
+  if (c->fd >= 0)
+    conn_update_events (c);
+}
+
+/* --- Workers ----------------------------------------------------------- */
+
+static void
+accept_some (struct worker *w)
+{
+  struct http_server *srv = w->server;
+  int i;
+  for (i = 0; i < ACCEPT_BATCH; i++)
+    {
+      struct epoll_event e;
+      struct conn *c;
+      int one = 1;
+      int fd
+          = accept4 (srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0)
+        {
+          if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+          if ((errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0)
+            {
+              /* Out of descriptors: take the connection with the spare
+               * one and close it, instead of waking up for it forever.  */
+              close (w->spare_fd);
+              fd = accept4 (srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+              if (fd >= 0)
+                close (fd);
+              w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+              http_server_log (srv, HTTP_LOG_WARN,
+                               "accept: out of file descriptors");
+            }
+          return;
+        }
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+      c = xmalloc0 (sizeof (*c));
+      c->w = w;
+      c->fd = fd;
+      c->state = CONN_HEAD;
+      if (srv->tls)
+        {
+          c->ssl = SSL_new (srv->tls);
+          if (c->ssl == NULL || SSL_set_fd (c->ssl, fd) != 1)
+            {
+              if (c->ssl)
+                SSL_free (c->ssl);
+              close (fd);
+              free (c);
+              continue;
+            }
+          SSL_set_accept_state (c->ssl);
+        }
+      c->events = EPOLLIN;
+      e.events = c->events;
+      e.data.ptr = c;
+      if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+        {
+          if (c->ssl)
+            SSL_free (c->ssl);
+          close (fd);
+          free (c);
+          continue;
+        }
+      conn_touch (c, now_ns () + srv->timeout_ns);
+    }
 }
 
 static void *
-uri_cb (void *cls, const char *uri, struct MHD_Connection *conn)
+worker_main (void *arg)
 {
-  struct http_request *req = xmalloc0 (sizeof (*req));
-  req->server = cls;
-  req->conn = conn;
-  req->uri = xstrdup (uri ? uri : "");
-  req->uri_end = uri ? (uintptr_t) uri + strlen (uri) : 0;
-  req->start_ns = now_ns ();
-  req->content_length = -1;
-  return req;
-}
+  struct worker *w = arg;
+  struct epoll_event events[64];
+  sigset_t pipe_set;
+  bool stopping = false;
 
-/* A client that sent its request and then shut its side down waits for
- * the server to close.  MHD 0.9.75's epoll loop (edge-triggered) misses
- * that end of file when it came with the request, and would keep the
- * connection until its timeout.  The answer is in the socket's buffer by
- * now: shutting the socket down sends it, then the end of file, and wakes
- * MHD up to close its side.  */
-static void
-close_if_half_closed (struct MHD_Connection *conn)
-{
-  const union MHD_ConnectionInfo *ci
-      = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-  char c;
-  if (ci && recv (ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-    shutdown (ci->connect_fd, SHUT_RDWR);
-}
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, NULL);
 
-static void
-completed_cb (void *cls, struct MHD_Connection *conn, void **con_cls,
-              enum MHD_RequestTerminationCode toe)
-{
-  struct http_request *req = *con_cls;
-  struct http_server *srv = cls;
-
-  if (req == NULL)
-    return;
-  *con_cls = NULL;
-  /* Abandoned before an answer was queued: the client went away, a limit
-   * closed the connection, or the server is stopping.  */
-  finish (req, false);
-  if (srv->log)
+  while (!stopping)
     {
-      uint64_t us = (now_ns () - req->start_ns) / 1000;
-      http_server_log (
-          srv, HTTP_LOG_INFO, "%s %s %u %llu %llu.%03llums",
-          req->method[0] ? req->method : "-", req->uri, req->status,
-          (unsigned long long) (http_request_is_head (req) ? 0
-                                                           : req->resp_bytes),
-          (unsigned long long) (us / 1000), (unsigned long long) (us % 1000));
+      int n, i, timeout = -1;
+      uint64_t now;
+      if (w->oldest)
+        {
+          now = now_ns ();
+          timeout = w->oldest->deadline_ns <= now
+                        ? 0
+                        : (int) ((w->oldest->deadline_ns - now) / 1000000 + 1);
+        }
+      if (w->busy && (timeout < 0 || timeout > TRIM_AFTER_MS))
+        timeout = TRIM_AFTER_MS;
+      n = epoll_wait (w->epfd, events, 64, timeout);
+      if (n < 0 && errno != EINTR)
+        break;
+      if (n == 0 && w->busy)
+        {
+          /* Quiet for a while after some work: what the requests
+           * allocated and freed goes back to the system, so that an idle
+           * server is small again.  */
+          malloc_trim (0);
+          w->busy = false;
+        }
+      if (n > 0)
+        w->busy = true;
+      for (i = 0; i < n && !stopping; i++)
+        {
+          void *p = events[i].data.ptr;
+          struct conn *c = p;
+          if (p == &w->wake_fd)
+            stopping = true;
+          else if (p == &w->server->listen_fd)
+            accept_some (w);
+          else
+            {
+              /* A connection is in a batch once: if this event closes
+               * it, no later one names it.  */
+              conn_event (c);
+              if (c->fd < 0)
+                conn_free (c);
+            }
+        }
+      /* Idle timeouts.  */
+      now = now_ns ();
+      while (w->oldest && w->oldest->deadline_ns <= now)
+        {
+          struct conn *c = w->oldest;
+          conn_close (c);
+          conn_free (c);
+        }
     }
-  if (req->resp)
-    MHD_destroy_response (req->resp);
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    close_if_half_closed (conn);
-  clear_params (req);
-  free (req->uri);
-  free (req);
+  while (w->oldest)
+    {
+      struct conn *c = w->oldest;
+      conn_close (c);
+      conn_free (c);
+    }
+  return NULL;
+}
+
+/* --- TLS ---------------------------------------------------------------- */
+
+static int
+tls_error (berth_error_t *err, const char *what)
+{
+  char buf[256];
+  unsigned long e = ERR_get_error ();
+  if (e)
+    ERR_error_string_n (e, buf, sizeof (buf));
+  else
+    snprintf (buf, sizeof (buf), "unknown error");
+  ERR_clear_error ();
+  return berth_make_invalid (err, "TLS: %s: %s", what, buf);
+}
+
+static int
+tls_setup (struct http_server *s, const char *cert_pem, const char *key_pem,
+           berth_error_t *err)
+{
+  BIO *bio = NULL;
+  X509 *cert = NULL;
+  EVP_PKEY *key = NULL;
+  SSL_CTX *ctx;
+  int r = -1;
+
+  ctx = SSL_CTX_new (TLS_server_method ());
+  if (ctx == NULL)
+    return tls_error (err, "cannot create a context");
+  SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                             | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                             | SSL_MODE_RELEASE_BUFFERS);
+  bio = BIO_new_mem_buf (cert_pem, -1);
+  if (bio == NULL || (cert = PEM_read_bio_X509 (bio, NULL, NULL, NULL)) == NULL)
+    {
+      r = tls_error (err, "the certificate is not PEM");
+      goto out;
+    }
+  if (SSL_CTX_use_certificate (ctx, cert) != 1)
+    {
+      r = tls_error (err, "the certificate");
+      goto out;
+    }
+  /* The rest of the chain, if any.  */
+  for (;;)
+    {
+      X509 *extra = PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+      if (extra == NULL)
+        break;
+      if (SSL_CTX_add0_chain_cert (ctx, extra) != 1)
+        {
+          X509_free (extra);
+          r = tls_error (err, "the certificate chain");
+          goto out;
+        }
+    }
+  ERR_clear_error ();
+  BIO_free (bio);
+  bio = BIO_new_mem_buf (key_pem, -1);
+  if (bio == NULL
+      || (key = PEM_read_bio_PrivateKey (bio, NULL, NULL, NULL)) == NULL)
+    {
+      r = tls_error (err, "the key is not a PEM private key");
+      goto out;
+    }
+  if (SSL_CTX_use_PrivateKey (ctx, key) != 1
+      || SSL_CTX_check_private_key (ctx) != 1)
+    {
+      r = tls_error (err, "the key does not match the certificate");
+      goto out;
+    }
+  s->tls = ctx;
+  ctx = NULL;
+  r = 0;
+out:
+  BIO_free (bio);
+  X509_free (cert);
+  EVP_PKEY_free (key);
+  SSL_CTX_free (ctx);
+  return r;
 }
 
 /* --- Listening --------------------------------------------------------- */
@@ -816,31 +2240,77 @@ format_address (struct http_server *s, const struct sockaddr_storage *ss,
     }
 }
 
-static struct MHD_Daemon *
-start_daemon (struct http_server *s, unsigned flags,
-              const struct sockaddr_storage *ss, unsigned threads, size_t pool,
-              unsigned timeout, bool sigpipe_ignored)
+/* A listening socket on SS (every address of both families when ANY).  */
+static int
+open_listener (struct sockaddr_storage *ss, socklen_t len, bool *any)
 {
-  /* HTTPS adds its options through an array, so that one call serves
-   * both.  */
-  struct MHD_OptionItem tls[] = {
-    { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) s->tls_cert_pem },
-    { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) s->tls_key_pem },
-    { MHD_OPTION_END, 0, NULL },
-  };
-  if (s->tls_cert_pem == NULL)
-    tls[0].option = MHD_OPTION_END;
-  else
-    flags |= MHD_USE_TLS;
-  /* The logger first, so that MHD logs nothing its own way.  */
-  return MHD_start_daemon (
-      flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_ARRAY, tls,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_SOCK_ADDR, ss,
-      MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
-      completed_cb, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_TIMEOUT,
-      timeout, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024,
-      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int) sigpipe_ignored, MHD_OPTION_END);
+  int fd, one = 1, zero = 0;
+
+  fd = socket (ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 && *any)
+    goto ipv4;
+  if (fd < 0)
+    return -1;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+  if (ss->ss_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, *any ? &zero : &one,
+                sizeof (one));
+  if (bind (fd, (struct sockaddr *) ss, len) == 0 && listen (fd, 1024) == 0)
+    return fd;
+  if (!*any || (errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT))
+    {
+      int e = errno;
+      close (fd);
+      errno = e;
+      return -1;
+    }
+  close (fd);
+ipv4:
+  /* No IPv6 on this host: every IPv4 address then.  */
+  {
+    struct sockaddr_in *a = (struct sockaddr_in *) ss;
+    uint16_t port = ((struct sockaddr_in6 *) ss)->sin6_port;
+    memset (ss, 0, sizeof (*ss));
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl (INADDR_ANY);
+    a->sin_port = port;
+    *any = false;
+    fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      return -1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (bind (fd, (struct sockaddr *) ss, sizeof (*a)) == 0
+        && listen (fd, 1024) == 0)
+      return fd;
+    {
+      int e = errno;
+      close (fd);
+      errno = e;
+    }
+    return -1;
+  }
+}
+
+static void
+server_free (struct http_server *s)
+{
+  unsigned i;
+  for (i = 0; i < s->n_workers; i++)
+    {
+      struct worker *w = &s->workers[i];
+      if (w->epfd >= 0)
+        close (w->epfd);
+      if (w->wake_fd >= 0)
+        close (w->wake_fd);
+      if (w->spare_fd >= 0)
+        close (w->spare_fd);
+    }
+  free (s->workers);
+  if (s->listen_fd >= 0)
+    close (s->listen_fd);
+  SSL_CTX_free (s->tls);
+  free (s->routes);
+  free (s);
 }
 
 int
@@ -849,18 +2319,16 @@ http_server_start (const struct http_server_opts *opts,
 {
   struct http_server *s;
   struct sockaddr_storage ss;
-  struct sigaction sa;
-  socklen_t sslen;
-  bool any, sigpipe_ignored;
-  unsigned threads = opts->threads, flags, timeout;
-  size_t pool;
-  const union MHD_DaemonInfo *info;
-  size_t i;
+  socklen_t sslen = 0;
+  bool any;
+  unsigned threads = opts->threads, i;
   int r;
 
   r = parse_listen (opts->listen, &ss, &sslen, &any, err);
   if (r < 0)
     return r;
+  if ((opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
+    return berth_make_invalid (err, "TLS needs both a certificate and a key");
   if (threads == 0)
     {
       long n = sysconf (_SC_NPROCESSORS_ONLN);
@@ -868,6 +2336,7 @@ http_server_start (const struct http_server_opts *opts,
     }
 
   s = xmalloc0 (sizeof (*s));
+  s->listen_fd = -1;
   s->routes = xmalloc0 ((opts->n_routes + 1) * sizeof (*s->routes));
   for (i = 0; i < opts->n_routes; i++)
     s->routes[i] = opts->routes[i];
@@ -879,53 +2348,73 @@ http_server_start (const struct http_server_opts *opts,
   s->log = opts->log;
   s->log_data = opts->log_data;
   s->headers = opts->headers;
-  if ((opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
+  s->timeout_ns = (uint64_t) (opts->timeout_seconds ? opts->timeout_seconds
+                                                    : DEFAULT_TIMEOUT)
+                  * 1000000000ULL;
+  if (opts->tls_cert_pem
+      && (r = tls_setup (s, opts->tls_cert_pem, opts->tls_key_pem, err)) < 0)
     {
-      free (s->routes);
-      free (s);
-      return berth_make_invalid (err, "TLS needs both a certificate and a key");
+      server_free (s);
+      return r;
     }
-  s->tls_cert_pem = opts->tls_cert_pem;
-  s->tls_key_pem = opts->tls_key_pem;
-  timeout = opts->timeout_seconds ? opts->timeout_seconds : DEFAULT_TIMEOUT;
-  /* MHD answers 431 itself when the headers overflow the pool.  */
-  pool = s->max_header + BODY_BUFFER;
 
-  /* MHD uses sendfile() only when it may ignore SIGPIPE.  */
-  sigpipe_ignored
-      = sigaction (SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+  s->listen_fd = open_listener (&ss, sslen, &any);
+  if (s->listen_fd < 0)
+    {
+      r = berth_make_error (err, errno, "listen on `%s`", opts->listen);
+      server_free (s);
+      return r;
+    }
+  {
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof (bound);
+    unsigned port = 0;
+    if (getsockname (s->listen_fd, (struct sockaddr *) &bound, &blen) == 0)
+      port = ntohs (bound.ss_family == AF_INET
+                        ? ((struct sockaddr_in *) &bound)->sin_port
+                        : ((struct sockaddr_in6 *) &bound)->sin6_port);
+    format_address (s, &ss, any, port);
+  }
 
-  flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-  s->daemon = start_daemon (s,
-                            flags
-                                | (any ? MHD_USE_DUAL_STACK
-                                   : ss.ss_family == AF_INET6 ? MHD_USE_IPv6
-                                                              : 0),
-                            &ss, threads, pool, timeout, sigpipe_ignored);
-  if (s->daemon == NULL && any)
+  s->workers = xmalloc0 (threads * sizeof (*s->workers));
+  s->n_workers = threads;
+  for (i = 0; i < threads; i++)
     {
-      /* No IPv6 on this host: every IPv4 address then.  */
-      struct sockaddr_in *a = (struct sockaddr_in *) &ss;
-      uint16_t port = ((struct sockaddr_in6 *) &ss)->sin6_port;
-      memset (&ss, 0, sizeof (ss));
-      a->sin_family = AF_INET;
-      a->sin_addr.s_addr = htonl (INADDR_ANY);
-      a->sin_port = port;
-      any = false;
-      s->daemon = start_daemon (s, flags, &ss, threads, pool, timeout,
-                                sigpipe_ignored);
+      struct worker *w = &s->workers[i];
+      struct epoll_event e;
+      w->server = s;
+      w->epfd = epoll_create1 (EPOLL_CLOEXEC);
+      w->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (w->epfd < 0 || w->wake_fd < 0)
+        goto fail;
+      e.events = EPOLLIN;
+      e.data.ptr = &w->wake_fd;
+      if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->wake_fd, &e) < 0)
+        goto fail;
+      e.events = EPOLLIN | EPOLLEXCLUSIVE;
+      e.data.ptr = &s->listen_fd;
+      if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, s->listen_fd, &e) < 0)
+        goto fail;
     }
-  if (s->daemon == NULL)
+  for (i = 0; i < threads; i++)
     {
-      int e = errno ? errno : EADDRINUSE;
-      free (s->routes);
-      free (s);
-      return berth_make_error (err, e, "listen on `%s`", opts->listen);
+      struct worker *w = &s->workers[i];
+      int e = pthread_create (&w->thread, NULL, worker_main, w);
+      if (e != 0)
+        {
+          errno = e;
+          goto fail;
+        }
+      w->started = true;
     }
-  info = MHD_get_daemon_info (s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  format_address (s, &ss, any, info ? info->port : 0);
   *out = s;
   return 0;
+
+fail:
+  r = berth_make_error (err, errno, "HTTP server: start");
+  http_server_stop (s);
+  return r;
 }
 
 const char *
@@ -937,10 +2426,17 @@ http_server_address (struct http_server *server)
 void
 http_server_stop (struct http_server *server)
 {
+  unsigned i;
   if (server == NULL)
     return;
-  if (server->daemon)
-    MHD_stop_daemon (server->daemon);
-  free (server->routes);
-  free (server);
+  for (i = 0; i < server->n_workers; i++)
+    if (server->workers[i].started)
+      {
+        uint64_t one = 1;
+        (void) !write (server->workers[i].wake_fd, &one, sizeof (one));
+      }
+  for (i = 0; i < server->n_workers; i++)
+    if (server->workers[i].started)
+      pthread_join (server->workers[i].thread, NULL);
+  server_free (server);
 }

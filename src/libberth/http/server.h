@@ -1,29 +1,41 @@
-/* server.h - an HTTP/1.1 server over libmicrohttpd, shared by the
- * programs of Berth that speak HTTP (berth-registry today, the engine's
- * API later).
+/* server.h - Berth's HTTP/1.1 server, shared by the programs of Berth that
+ * speak HTTP (berth-registry today, the engine's API later).  It is
+ * written here, on epoll and sendfile(), with OpenSSL's libssl for HTTPS:
+ * no other library, so that an idle server costs little memory.
  *
- * Threading model.  The server runs libmicrohttpd (MHD) with its own
- * threads: a pool of THREADS threads (default: the number of online CPUs),
- * each running an epoll loop over its share of the connections.  A
- * connection stays on one thread for its whole life, and every callback
- * of one request (the handler, the body callbacks, the finish callback)
- * runs on that thread, one after the other.  Different requests run
- * concurrently on different threads, so handlers must be thread-safe:
- * whatever they share (caches, tables of upload sessions) needs its own
- * locks.  A handler may block (file I/O, fsync); that stalls the other
- * connections of its thread only, which is why the pool has several.
+ * Threading model.  A pool of THREADS worker threads (default: the number
+ * of online CPUs), each running an epoll loop over its share of the
+ * connections.  A connection stays on one thread for its whole life, and
+ * every callback of one request (the handler, the body callbacks, the
+ * finish callback) runs on that thread, one after the other.  Different
+ * requests run concurrently on different threads, so handlers must be
+ * thread-safe: whatever they share (caches, tables of upload sessions)
+ * needs its own locks.  A handler may block (file I/O, fsync); that
+ * stalls the other connections of its thread only, which is why the pool
+ * has several.
  *
  * The caller's main thread does nothing for the server: typically it
  * blocks SIGINT/SIGTERM before http_server_start() (so that the server's
  * threads inherit the mask), waits for them with sigwait() and then calls
- * http_server_stop().  SIGPIPE should be ignored (SIG_IGN) before the
- * start: the server then lets MHD send files with sendfile().
+ * http_server_stop().  The worker threads block SIGPIPE themselves: a
+ * write to a connection its client closed fails with EPIPE.
+ *
+ * The protocol: HTTP/1.1 and 1.0, keep-alive and pipelining, request
+ * bodies with a Content-Length or chunked (a request with both is refused:
+ * that is how requests get smuggled), "Expect: 100-continue", responses
+ * with a Content-Length or chunked when the size is unknown (closed at the
+ * end for HTTP/1.0).  Paths and query values are percent-decoded, except
+ * "%00", which stays as it is.  A malformed request gets a 4xx (505 for
+ * another HTTP version) and the connection is closed after it.  A worker
+ * that has been quiet for a second after some work gives the freed heap
+ * back to the system (malloc_trim).
  *
  * A request goes through these steps:
  *
  *   1. Its headers arrive.  The server enforces the header and body
- *      limits (431, 413), matches the route table and calls the route's
- *      handler once, on the request's thread.
+ *      limits (414, 431, 413: answered, then the connection is closed),
+ *      matches the route table and calls the route's handler once, on the
+ *      request's thread.
  *   2. The handler either answers at once (http_respond_*) or asks for
  *      the body with http_request_read_body(): the body then arrives as a
  *      stream of chunks (on_data), never buffered whole, and on_end runs
@@ -99,9 +111,9 @@ struct http_server_opts
   uint64_t max_body_bytes;  /* 0: no limit; over it: 413 */
   size_t max_header_bytes;  /* 0: 64 KiB; over it: 431 */
   unsigned timeout_seconds; /* idle connections are closed; 0: 300 */
-  /* HTTPS: the PEM certificate (chain) and private key, both or neither;
-   * they must stay valid until http_server_stop().  Bodies are then sent
-   * through TLS instead of sendfile(). */
+  /* HTTPS: the PEM certificate (chain) and private key, both or neither
+   * (read at the start).  Bodies are then sent through TLS instead of
+   * sendfile(). */
   const char *tls_cert_pem;
   const char *tls_key_pem;
   http_log_fn log; /* may be NULL */

@@ -1,0 +1,657 @@
+/* test_http_server.c - the HTTP/1.1 server of http/server.c, spoken to
+ * over loopback with raw bytes: framing, keep-alive and pipelining,
+ * request bodies (lengths, chunked, 100-continue, limits), responses
+ * (memory, files, streams, HEAD), malformed requests and timeouts.  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "http/server.h"
+#include "utils.h"
+
+/* --- The handlers ------------------------------------------------------ */
+
+struct echo
+{
+  char *buf;
+  size_t len;
+};
+
+static int finished_ok, finished_aborted;
+
+static int
+echo_data (struct http_request *req, const char *data, size_t len, void *ctx)
+{
+  struct echo *e = ctx;
+  e->buf = xrealloc (e->buf, e->len + len + 1);
+  memcpy (e->buf + e->len, data, len);
+  e->len += len;
+  return 0;
+}
+
+static void
+echo_end (struct http_request *req, void *ctx)
+{
+  struct echo *e = ctx;
+  http_respond (req, 200, "application/octet-stream", e->buf ? e->buf : "",
+                e->len);
+}
+
+static void
+echo_finish (void *ctx, bool completed)
+{
+  struct echo *e = ctx;
+  __atomic_add_fetch (completed ? &finished_ok : &finished_aborted, 1,
+                      __ATOMIC_SEQ_CST);
+  free (e->buf);
+  free (e);
+}
+
+/* POST /echo: the body back.  */
+static void
+h_echo (struct http_request *req, void *data)
+{
+  struct echo *e = xmalloc0 (sizeof (*e));
+  http_request_read_body (req, echo_data, echo_end, e);
+  http_request_on_finish (req, echo_finish, e);
+}
+
+/* GET /hello/{who}: "hello WHO" and the query's "x" values.  */
+static int
+collect (const char *value, void *data)
+{
+  char *buf = data;
+  strcat (buf, "[");
+  strcat (buf, value);
+  strcat (buf, "]");
+  return 0;
+}
+
+static void
+h_hello (struct http_request *req, void *data)
+{
+  char buf[512];
+  snprintf (buf, sizeof (buf), "hello %s ", http_request_param (req, "who"));
+  http_request_query_each (req, "x", collect, buf);
+  http_respond (req, 200, "text/plain", buf, strlen (buf));
+  http_header (req, "X-Path", http_request_path (req));
+  http_header (req, "X-Bad", "a\r\nInjected: yes");
+}
+
+/* PUT /refuse: 403 at once, without reading the body.  */
+static void
+h_refuse (struct http_request *req, void *data)
+{
+  http_respond (req, 403, "text/plain", "no\n", 3);
+}
+
+/* GET /file: bytes 10..29 of a file, through sendfile.  */
+static char file_path[64];
+
+static void
+h_file (struct http_request *req, void *data)
+{
+  int fd = open (file_path, O_RDONLY | O_CLOEXEC);
+  http_respond_fd (req, 200, fd, 10, 20);
+}
+
+/* GET /stream: "0123456789" three times, size unknown.  */
+static long
+stream_read (void *ctx, uint64_t pos, char *buf, size_t max)
+{
+  if (pos >= 30)
+    return 0;
+  buf[0] = (char) ('0' + pos % 10);
+  return 1;
+}
+
+static void
+h_stream (struct http_request *req, void *data)
+{
+  http_respond_stream (req, 200, HTTP_SIZE_UNKNOWN, stream_read, NULL, NULL);
+}
+
+/* GET /nothing: sets no response.  */
+static void
+h_nothing (struct http_request *req, void *data)
+{
+}
+
+static const struct http_route routes[] = {
+  { "POST", "/echo", h_echo },    { "GET", "/hello/{who}", h_hello },
+  { "PUT", "/refuse", h_refuse }, { "GET", "/file", h_file },
+  { "GET", "/stream", h_stream }, { "GET", "/nothing", h_nothing },
+};
+
+/* --- The client -------------------------------------------------------- */
+
+static struct http_server *server;
+static int port;
+
+static int
+start (unsigned timeout, uint64_t max_body, size_t max_header)
+{
+  struct http_server_opts o = { 0 };
+  berth_error_t err = NULL;
+  o.listen = "127.0.0.1:0";
+  o.routes = routes;
+  o.n_routes = sizeof (routes) / sizeof (routes[0]);
+  o.threads = 2;
+  o.timeout_seconds = timeout;
+  o.max_body_bytes = max_body;
+  o.max_header_bytes = max_header;
+  if (http_server_start (&o, &server, &err) < 0)
+    {
+      print_error ("start: %s\n", err->msg);
+      return -1;
+    }
+  port = atoi (strrchr (http_server_address (server), ':') + 1);
+  return 0;
+}
+
+static int
+setup (void **state)
+{
+  int fd;
+  snprintf (file_path, sizeof (file_path), "/tmp/berth-http-test-XXXXXX");
+  fd = mkstemp (file_path);
+  if (fd < 0
+      || write (fd, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 52)
+             != 52)
+    return -1;
+  close (fd);
+  signal (SIGPIPE, SIG_IGN);
+  return start (2, 1 << 20, 4096);
+}
+
+static int
+teardown (void **state)
+{
+  http_server_stop (server);
+  unlink (file_path);
+  return 0;
+}
+
+static int
+connect_server (void)
+{
+  struct sockaddr_in a = { 0 };
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a.sin_family = AF_INET;
+  a.sin_port = htons ((uint16_t) port);
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  assert_true (fd >= 0);
+  assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof (a)), 0);
+  return fd;
+}
+
+static void
+send_all (int fd, const char *data, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
+      assert_true (n > 0);
+      data += n;
+      len -= (size_t) n;
+    }
+}
+
+static void
+send_str (int fd, const char *s)
+{
+  send_all (fd, s, strlen (s));
+}
+
+/* Read until the peer closes or nothing comes for TIMEOUT_MS, into a
+ * malloc'd NUL-terminated buffer.  *CLOSED tells which.  */
+static char *
+read_for (int fd, int timeout_ms, size_t *len, bool *closed)
+{
+  size_t cap = 4096, n = 0;
+  char *buf = xmalloc (cap);
+  *closed = false;
+  for (;;)
+    {
+      struct pollfd p = { fd, POLLIN, 0 };
+      ssize_t k;
+      if (poll (&p, 1, timeout_ms) <= 0)
+        break;
+      if (n + 1024 > cap)
+        buf = xrealloc (buf, cap *= 2);
+      k = recv (fd, buf + n, cap - n - 1, 0);
+      if (k <= 0)
+        {
+          *closed = true;
+          break;
+        }
+      n += (size_t) k;
+    }
+  buf[n] = '\0';
+  if (len)
+    *len = n;
+  return buf;
+}
+
+/* The responses to what was sent: read until closed, or until no more
+ * arrives within a short while.  */
+static char *
+exchange (int fd, const char *request, bool *closed)
+{
+  send_str (fd, request);
+  return read_for (fd, 300, NULL, closed);
+}
+
+static int
+count (const char *hay, const char *needle)
+{
+  int c = 0;
+  const char *p = hay;
+  while ((p = strstr (p, needle)))
+    {
+      c++;
+      p += strlen (needle);
+    }
+  return c;
+}
+
+/* --- The tests --------------------------------------------------------- */
+
+static void
+test_keep_alive_and_pipelining (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r;
+
+  r = exchange (fd, "GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_false (closed);
+  assert_true (strncmp (r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  assert_non_null (strstr (r, "\r\nContent-Length: 8\r\n"));
+  assert_non_null (strstr (r, "\r\nDate: "));
+  assert_non_null (strstr (r, "\r\n\r\nhello a "));
+  free (r);
+  /* Three at once, answered in order on the same connection.  */
+  r = exchange (fd,
+                "GET /hello/b HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n"
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"
+                "ping",
+                &closed);
+  assert_false (closed);
+  assert_int_equal (count (r, "HTTP/1.1 200 OK"), 3);
+  assert_true (strstr (r, "hello b") < strstr (r, "hello c"));
+  assert_true (strstr (r, "hello c") < strstr (r, "\r\n\r\nping"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_http10 (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd, "GET /hello/a HTTP/1.0\r\n\r\n", &closed);
+  assert_true (closed);
+  assert_true (strncmp (r, "HTTP/1.0 200 OK\r\n", 17) == 0);
+  assert_non_null (strstr (r, "Connection: close\r\n"));
+  free (r);
+  close (fd);
+
+  fd = connect_server ();
+  r = exchange (fd, "GET /hello/a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &closed);
+  assert_false (closed);
+  assert_non_null (strstr (r, "Connection: keep-alive\r\n"));
+  free (r);
+  /* A stream of unknown size ends with the connection.  */
+  r = exchange (fd, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &closed);
+  assert_true (closed);
+  assert_null (strstr (r, "Transfer-Encoding"));
+  assert_non_null (strstr (r, "\r\n\r\n012345678901234567890123456789"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_paths_and_queries (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd,
+                      "GET /hello/a%2Fb?x=1+2&y=3&x=%41%00&x HTTP/1.1\r\n"
+                      "Host: x\r\n\r\n",
+                      &closed);
+  /* %2F decoded (so the route's one segment fails: 404); the rest is
+   * checked on a path that matches.  */
+  assert_true (strncmp (r, "HTTP/1.1 404 ", 13) == 0);
+  free (r);
+  r = exchange (fd,
+                "GET /hello/a%20b?x=1+2&y=3&x=%41%00&x HTTP/1.1\r\n"
+                "Host: x\r\n\r\n",
+                &closed);
+  assert_true (strncmp (r, "HTTP/1.1 200 ", 13) == 0);
+  /* "%00" is not decoded: a C string cannot hold it.  */
+  assert_non_null (strstr (r, "hello a b [1 2][A%00][]"));
+  assert_non_null (strstr (r, "X-Path: /hello/a b\r\n"));
+  /* A header value with a line break is dropped, never sent.  */
+  assert_null (strstr (r, "Injected"));
+  free (r);
+  r = exchange (fd, "DELETE /hello/a HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_true (strncmp (r, "HTTP/1.1 405 ", 13) == 0);
+  free (r);
+  close (fd);
+}
+
+static void
+test_chunked_request_and_response (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd,
+                      "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n"
+                      "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n"
+                      "Trailer: x\r\n\r\n",
+                      &closed);
+  assert_false (closed);
+  assert_non_null (strstr (r, "Content-Length: 11\r\n\r\nhello world"));
+  free (r);
+  r = exchange (fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_false (closed);
+  assert_non_null (strstr (r, "Transfer-Encoding: chunked\r\n"));
+  assert_int_equal (count (r, "\r\n1\r\n"), 30);
+  assert_non_null (strstr (r, "\r\n0\r\n\r\n"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_files_and_head (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_non_null (
+      strstr (r, "Content-Length: 20\r\n\r\nklmnopqrstuvwxyzABCD"));
+  assert_int_equal (strlen (strstr (r, "\r\n\r\n")), 24);
+  free (r);
+  r = exchange (fd, "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_non_null (strstr (r, "Content-Length: 20\r\n"));
+  assert_int_equal (strlen (strstr (r, "\r\n\r\n")), 4);
+  free (r);
+  r = exchange (fd, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_true (strncmp (r, "HTTP/1.1 500 ", 13) == 0);
+  free (r);
+  close (fd);
+}
+
+static void
+test_expect_continue (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd,
+                      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                      "Expect: 100-continue\r\n\r\n",
+                      &closed);
+  assert_string_equal (r, "HTTP/1.1 100 Continue\r\n\r\n");
+  free (r);
+  r = exchange (fd, "abc", &closed);
+  assert_non_null (strstr (r, "200 OK"));
+  assert_non_null (strstr (r, "\r\n\r\nabc"));
+  free (r);
+  close (fd);
+
+  /* Refused before the body: the final answer only, then the close.  */
+  fd = connect_server ();
+  r = exchange (fd,
+                "PUT /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                "Expect: 100-continue\r\n\r\n",
+                &closed);
+  assert_true (strncmp (r, "HTTP/1.1 403 ", 13) == 0);
+  assert_null (strstr (r, "100 Continue"));
+  assert_non_null (strstr (r, "Connection: close"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_unread_bodies (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  /* A small body nobody reads is dropped; the connection stays.  */
+  char *r = exchange (fd,
+                      "PUT /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "\r\nabcde"
+                      "GET /hello/z HTTP/1.1\r\nHost: x\r\n\r\n",
+                      &closed);
+  assert_false (closed);
+  assert_int_equal (count (r, "HTTP/1.1 "), 2);
+  assert_non_null (strstr (r, "hello z"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_limits (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char big[6000];
+  char *r;
+
+  r = exchange (fd,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
+                "\r\n",
+                &closed);
+  assert_true (strncmp (r, "HTTP/1.1 413 ", 13) == 0);
+  free (r);
+  close (fd);
+
+  /* Chunked over the limit: 413, then the close.  */
+  fd = connect_server ();
+  send_str (fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n");
+  {
+    char *chunk = xmalloc (65536 + 16);
+    int i;
+    memcpy (chunk, "10000\r\n", 7);
+    memset (chunk + 7, 'a', 65536);
+    memcpy (chunk + 7 + 65536, "\r\n", 2);
+    for (i = 0; i < 17; i++)
+      {
+        ssize_t n = send (fd, chunk, 65536 + 9, MSG_NOSIGNAL);
+        if (n <= 0)
+          break;
+      }
+    free (chunk);
+  }
+  r = read_for (fd, 2000, NULL, &closed);
+  assert_true (strncmp (r, "HTTP/1.1 413 ", 13) == 0);
+  assert_true (closed);
+  free (r);
+  close (fd);
+
+  /* Headers over the limit (4096 here): 431; a request line: 414.  */
+  memset (big, 'a', sizeof (big) - 1);
+  big[sizeof (big) - 1] = '\0';
+  fd = connect_server ();
+  send_str (fd, "GET /hello/a HTTP/1.1\r\nHost: x\r\nX-Big: ");
+  r = exchange (fd, big, &closed);
+  assert_true (strncmp (r, "HTTP/1.1 431 ", 13) == 0);
+  assert_true (closed);
+  free (r);
+  close (fd);
+  fd = connect_server ();
+  send_str (fd, "GET /");
+  r = exchange (fd, big, &closed);
+  assert_true (strncmp (r, "HTTP/1.1 414 ", 13) == 0);
+  free (r);
+  close (fd);
+}
+
+static void
+expect_refused (const char *request, unsigned status)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r = exchange (fd, request, &closed);
+  char want[32];
+  snprintf (want, sizeof (want), "HTTP/1.1 %u ", status);
+  if (strncmp (r, want, strlen (want)) != 0)
+    print_error ("%s -> %.40s\n", request, r);
+  assert_true (strncmp (r, want, strlen (want)) == 0);
+  assert_true (closed);
+  free (r);
+  close (fd);
+}
+
+static void
+test_malformed (void **state)
+{
+  expect_refused ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  400);
+  expect_refused ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  "Content-Length: 4\r\n\r\nabcd",
+                  400);
+  expect_refused ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n"
+                  "\r\nabc",
+                  400);
+  expect_refused ("POST /echo HTTP/1.1\r\nHost: x\r\n"
+                  "Transfer-Encoding: gzip\r\n\r\n",
+                  501);
+  expect_refused ("POST /echo HTTP/1.1\r\nHost: x\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+                  400);
+  expect_refused ("GET /hello/a HTTP/1.1\r\n\r\n", 400); /* no Host */
+  expect_refused ("GET /hello/a HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400);
+  expect_refused ("GET /hello/a HTTP/1.1\r\nHo st: x\r\n\r\n", 400);
+  expect_refused ("GET /hello/a HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+  expect_refused ("GET hello HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+  expect_refused ("GET /hello/a HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n",
+                  417);
+  {
+    static const char nul[] = "GET /hello/a\0b HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = connect_server ();
+    bool closed;
+    char *r;
+    send_all (fd, nul, sizeof (nul) - 1);
+    r = read_for (fd, 300, NULL, &closed);
+    assert_true (strncmp (r, "HTTP/1.1 400 ", 13) == 0);
+    free (r);
+    close (fd);
+  }
+}
+
+static void
+test_client_gone_mid_body (void **state)
+{
+  int before = __atomic_load_n (&finished_aborted, __ATOMIC_SEQ_CST);
+  int fd = connect_server ();
+  int i;
+  send_str (fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                "only part");
+  usleep (50000);
+  close (fd);
+  for (i = 0; i < 500; i++)
+    {
+      if (__atomic_load_n (&finished_aborted, __ATOMIC_SEQ_CST) > before)
+        break;
+      usleep (10000);
+    }
+  assert_true (__atomic_load_n (&finished_aborted, __ATOMIC_SEQ_CST) > before);
+}
+
+static void
+test_half_close (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r;
+  send_str (fd, "GET /hello/h HTTP/1.1\r\nHost: x\r\n\r\n");
+  shutdown (fd, SHUT_WR);
+  r = read_for (fd, 5000, NULL, &closed);
+  assert_true (closed);
+  assert_non_null (strstr (r, "hello h"));
+  free (r);
+  close (fd);
+}
+
+static void
+test_idle_timeout (void **state)
+{
+  int fd = connect_server ();
+  bool closed;
+  char *r;
+  /* The server closes an idle connection after its timeout (2 s here);
+   * waiting up to 20 s leaves room for a slow machine.  */
+  send_str (fd, "GET /hel");
+  r = read_for (fd, 20000, NULL, &closed);
+  assert_true (closed);
+  assert_string_equal (r, "");
+  free (r);
+  close (fd);
+}
+
+static void
+test_many_connections (void **state)
+{
+  enum
+  {
+    N = 200
+  };
+  int fds[N], i;
+  for (i = 0; i < N; i++)
+    {
+      fds[i] = connect_server ();
+      send_str (fds[i], "GET /hello/m HTTP/1.1\r\nHost: x\r\n"
+                        "Connection: close\r\n\r\n");
+    }
+  for (i = 0; i < N; i++)
+    {
+      bool closed;
+      char *r = read_for (fds[i], 5000, NULL, &closed);
+      assert_non_null (strstr (r, "hello m"));
+      free (r);
+      close (fds[i]);
+    }
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_keep_alive_and_pipelining),
+    cmocka_unit_test (test_http10),
+    cmocka_unit_test (test_paths_and_queries),
+    cmocka_unit_test (test_chunked_request_and_response),
+    cmocka_unit_test (test_files_and_head),
+    cmocka_unit_test (test_expect_continue),
+    cmocka_unit_test (test_unread_bodies),
+    cmocka_unit_test (test_limits),
+    cmocka_unit_test (test_malformed),
+    cmocka_unit_test (test_client_gone_mid_body),
+    cmocka_unit_test (test_half_close),
+    cmocka_unit_test (test_idle_timeout),
+    cmocka_unit_test (test_many_connections),
+  };
+  return cmocka_run_group_tests (tests, setup, teardown);
+}
