@@ -216,6 +216,7 @@ struct conn
   int fd;
   SSL *ssl;
   bool tls_want_write; /* libssl needs the socket writable to go on */
+  bool tls_want_read;  /* a write waits for libssl to read first */
   enum conn_state state;
   struct conn *older, *newer;
   uint64_t deadline_ns;
@@ -975,6 +976,7 @@ conn_send (struct conn *c, const void *buf, size_t n, bool more)
     }
   ERR_clear_error ();
   c->tls_want_write = false;
+  c->tls_want_read = false;
   r = SSL_write_ex (c->ssl, buf, n, &put);
   if (r == 1)
     return (ssize_t) put;
@@ -982,6 +984,7 @@ conn_send (struct conn *c, const void *buf, size_t n, bool more)
   if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
     {
       c->tls_want_write = e == SSL_ERROR_WANT_WRITE;
+      c->tls_want_read = e == SSL_ERROR_WANT_READ;
       errno = EAGAIN;
       return -1;
     }
@@ -1857,6 +1860,10 @@ conn_update_events (struct conn *c)
     }
   if (c->ssl && c->tls_want_write)
     ev |= EPOLLOUT;
+  /* A write that needs libssl to read first (a TLS 1.3 key update, say)
+   * waits for the socket to be readable, not writable: it always is.  */
+  if (c->ssl && c->state == CONN_SEND && c->tls_want_read)
+    ev = EPOLLIN;
   if (ev == c->events)
     return;
   c->events = ev;
