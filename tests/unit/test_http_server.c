@@ -545,6 +545,15 @@ test_malformed (void **state)
   expect_refused ("GET /hello/a HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400);
   expect_refused ("GET /hello/a HTTP/1.1\r\nHo st: x\r\n\r\n", 400);
   expect_refused ("GET /hello/a HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+  {
+    /* More header fields than the server keeps: 431.  */
+    char many[4096] = "GET /hello/a HTTP/1.1\r\nHost: x\r\n";
+    int i;
+    for (i = 0; i < 300; i++)
+      strcat (many, "a:\r\n");
+    strcat (many, "\r\n");
+    expect_refused (many, 431);
+  }
   expect_refused ("GET hello HTTP/1.1\r\nHost: x\r\n\r\n", 400);
   expect_refused ("GET /hello/a HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n",
                   417);

@@ -54,6 +54,8 @@
 #include "utils.h"
 
 #define MAX_PARAMS 8
+/* Header fields in one request: each costs two allocations.  */
+#define MAX_HEADERS 256
 #define DEFAULT_MAX_HEADER (64 * 1024)
 #define DEFAULT_TIMEOUT 300
 /* What the input buffer holds beyond the headers: bodies arrive in reads
@@ -764,7 +766,8 @@ parse_head (struct http_request *req, char *head, size_t len)
   if (strncmp (sp2 + 1, "HTTP/1.", 7) != 0 || !isdigit ((unsigned char) sp2[8])
       || sp2[9] != '\0')
     return strncmp (sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
-  req->minor = sp2[8] - '0';
+  /* A later 1.x is answered as 1.1 (RFC 9110 2.5).  */
+  req->minor = sp2[8] - '0' > 1 ? 1 : sp2[8] - '0';
   for (q = req->target; *q; q++)
     if ((unsigned char) *q <= ' ' || *q == 0x7f)
       return 400;
@@ -805,6 +808,8 @@ parse_head (struct http_request *req, char *head, size_t len)
       for (q = v; q < ve; q++)
         if (*q == '\0' || *q == '\r')
           return 400;
+      if (req->n_headers == MAX_HEADERS)
+        return 431;
       kv.name = xstrndup (line, colon - line);
       kv.value = xstrndup (v, ve - v);
       req->headers = xrealloc (req->headers,
@@ -2385,6 +2390,8 @@ http_server_start (const struct http_server_opts *opts,
 
   s->workers = xmalloc0 (threads * sizeof (*s->workers));
   s->n_workers = threads;
+  for (i = 0; i < threads; i++)
+    s->workers[i].epfd = s->workers[i].wake_fd = s->workers[i].spare_fd = -1;
   for (i = 0; i < threads; i++)
     {
       struct worker *w = &s->workers[i];
