@@ -142,10 +142,28 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char buf[65536];
   size_t off = 0;
   bool answered = false;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = -1, tries;
 
-  if (fd < 0 || connect (fd, (struct sockaddr *) &address, sizeof (address)))
-    abort ();
+  /* Loopback's ephemeral ports can run short for a moment when other
+   * programs connect fast too: that is not the server's fault.  */
+  for (tries = 0; tries < 1000; tries++)
+    {
+      fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0
+          && connect (fd, (struct sockaddr *) &address, sizeof (address)) == 0)
+        break;
+      if (fd >= 0)
+        close (fd);
+      fd = -1;
+      if (errno != EADDRNOTAVAIL && errno != EAGAIN)
+        break;
+      usleep (1000);
+    }
+  if (fd < 0)
+    {
+      fprintf (stderr, "connect: %s\n", strerror (errno));
+      abort ();
+    }
   setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof (lg));
   /* Send what the server takes, reading its answers meanwhile: a server
    * that answers and closes early makes the rest fail, which is fine.  */
@@ -174,7 +192,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           if (n <= 0)
             break;
           if (!answered && n >= 7 && memcmp (buf, "HTTP/1.", 7) != 0)
-            abort (); /* an answer that is not HTTP */
+            {
+              fprintf (stderr, "an answer that is not HTTP: %.40s\n", buf);
+              abort ();
+            }
           answered = true;
         }
       else if (p.revents & POLLOUT)
