@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config clang clang-format
-	libclang-rt-14-dev
+	libclang-rt-14-dev lld
 	# libraries
 	libjansson-dev libseccomp-dev libcap-dev libmnl-dev
 	libssl-dev libcrypt-dev libcurl4-openssl-dev libfyaml-dev

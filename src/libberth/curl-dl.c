@@ -3,6 +3,7 @@
 #include "curl-dl.h"
 
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +42,31 @@ fail (const char *what)
             what && *what ? what : "cannot load " LIBCURL_SONAME);
 }
 
+/* berth-registry is a static executable (src/registry/meson.build): its C
+ * library is linked in, and libcurl brings the system's own copy as a
+ * dependency.  Both run in one process, which glibc allows when they are
+ * the same release; after an upgrade of the system's C library, the
+ * binary has to be rebuilt before it can load libcurl.  In a dynamic
+ * build the two are one library and the check always passes.  */
+static int
+same_libc (void *h)
+{
+  const char *(*theirs) (void);
+  void *sym;
+
+  sym = dlsym (h, "gnu_get_libc_version");
+  if (sym == NULL)
+    return 1; /* not glibc: nothing to compare */
+  memcpy (&theirs, &sym, sizeof (sym));
+  if (strcmp (theirs (), gnu_get_libc_version ()) == 0)
+    return 1;
+  snprintf (load_error, sizeof (load_error),
+            LIBCURL_SONAME " uses the C library %s, but this binary was "
+                           "linked with %s: rebuild it",
+            theirs (), gnu_get_libc_version ());
+  return 0;
+}
+
 static void
 load (void)
 {
@@ -53,6 +79,11 @@ load (void)
   if (h == NULL)
     {
       fail (dlerror ());
+      return;
+    }
+  if (!same_libc (h))
+    {
+      dlclose (h);
       return;
     }
   for (i = 0; i < sizeof (symbols) / sizeof (symbols[0]); i++)
