@@ -298,8 +298,8 @@ class CountingRelay:
     per (method, path without query) as they arrive, before forwarding
     them, so the counts are complete once the cache has had its answers.
     hold(PATH) keeps the answers to GETs of PATH unfinished (the headers
-    and all but the last bytes sent) until release(), or cut() closes
-    their connections instead."""
+    and all but the last bytes sent), and those to HEADs of PATH unsent,
+    until release(), or cut() closes their connections instead."""
 
     def __init__(self):
         self.target = None
@@ -373,6 +373,12 @@ class CountingRelay:
             body = resp.read()
         finally:
             conn.close()
+        if h.command == "HEAD" and h.path.split("?")[0] == self.held:
+            self.gate.wait()
+            if self.cut_held:
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
         h.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("connection", "content-length", "date",
@@ -854,3 +860,59 @@ def test_concurrent_manifest_misses_fetch_once(relayed):
         assert r.body == image.data
         assert r.header("Docker-Content-Digest") == image.digest
     assert relay.count("GET", path) == 1
+
+
+def test_concurrent_revalidations_share_one_head(relayed):
+    up, relay, _ = relayed
+    repo = rh.new_repo("flight")
+    image = rh.build_image(layers=1)
+    rh.push_manifest(up.client(), repo, image, ref="v1")
+    # ttl 0: every pull of the tag asks upstream whether it moved.
+    cache = start_cache("http://" + relay.host, ttl_seconds=0, settings={
+        "threads": CLIENTS + 4, "log_level": "debug"})
+    try:
+        path = "/v2/%s/manifests/v1" % repo
+        mrepo = "mirror/" + repo
+        r = cache.client().get_manifest(mrepo, "v1")
+        assert r.status == 200 and r.body == image.data
+        assert relay.count("GET", path) == 1
+        heads = relay.count("HEAD", path)
+        relay.hold(path)
+        results = [None] * CLIENTS
+        threads = []
+
+        def run(i):
+            results[i] = cache.client(timeout=120).get_manifest(mrepo, "v1")
+
+        what = "manifest HEAD http://%s %s:v1" % (relay.host, mrepo)
+        for i in range(CLIENTS):
+            t = threading.Thread(target=run, args=(i,))
+            t.start()
+            threads.append(t)
+            if i == 0:
+                relay.wait_count("HEAD", path, heads + 1)
+                continue
+            deadline = time.monotonic() + 60
+            while waiting(cache, what) < i:
+                assert relay.count("HEAD", path) == heads + 1, (
+                    "a second HEAD of the tag went upstream")
+                assert time.monotonic() < deadline, (
+                    "client %d did not join the HEAD; log:\n%s"
+                    % (i, cache.log()))
+                time.sleep(0.01)
+        relay.release()
+        join_all(threads)
+        for r in results:
+            assert r.status == 200, r
+            assert r.body == image.data
+        assert relay.count("HEAD", path) == heads + 1
+        assert relay.count("GET", path) == 1
+        # Not shared once it has landed: the next pull asks again.
+        relay.hold(None)
+        r = cache.client().get_manifest(mrepo, "v1")
+        assert r.status == 200 and r.body == image.data
+        assert relay.count("HEAD", path) == heads + 2
+    finally:
+        relay.hold(None)
+        relay.release()
+        cache.stop()

@@ -917,12 +917,11 @@ registry_proxy_tag_fresh (struct registry *reg,
   return t >= 0 && p->ttl_seconds > 0 && time (NULL) - t < p->ttl_seconds;
 }
 
-int
-registry_proxy_revalidate (struct registry *reg,
-                           const struct registry_proxy_config *p,
-                           const char *name, const char *upstream_name,
-                           const char *tag, const struct registry_digest *have,
-                           const char *accept, berth_error_t *err)
+static int
+revalidate (struct registry *reg, const struct registry_proxy_config *p,
+            const char *name, const char *upstream_name, const char *tag,
+            const struct registry_digest *have, const char *accept,
+            berth_error_t *err)
 {
   struct upstream u = { 0 };
   int r;
@@ -937,6 +936,32 @@ registry_proxy_revalidate (struct registry *reg,
       return 0;
     }
   return 1; /* changed, gone, or unknown: fetch it */
+}
+
+/* Concurrent requests for one stale tag share one HEAD upstream: a flight
+ * keyed by the question asked (the tag, the digest held, the Accept
+ * header), whose result they all take.  */
+int
+registry_proxy_revalidate (struct registry *reg,
+                           const struct registry_proxy_config *p,
+                           const char *name, const char *upstream_name,
+                           const char *tag, const struct registry_digest *have,
+                           const char *accept, berth_error_t *err)
+{
+  cleanup_free char *key = NULL, *other = NULL;
+  struct flight *f;
+  int r;
+
+  xasprintf (&key, "manifest HEAD %s %s:%s %s %s", p->upstream, name, tag,
+             have->str, accept ? accept : "");
+  if (!flight_join (reg, key, name, &f))
+    return flight_wait (reg, f, name, &other, err);
+  /* A flight that landed just before this one may have checked it.  */
+  r = registry_proxy_tag_fresh (reg, p, name, tag)
+          ? 0
+          : revalidate (reg, p, name, upstream_name, tag, have, accept, err);
+  flight_land (reg, f, r, err ? *err : NULL);
+  return r;
 }
 
 /* --- Manifests ---------------------------------------------------------- */

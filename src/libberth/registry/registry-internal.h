@@ -98,7 +98,8 @@ bool registry_proxy_tag_fresh (struct registry *reg,
                                const struct registry_proxy_config *p,
                                const char *name, const char *tag);
 /* Ask upstream (HEAD) whether TAG still names HAVE: 0 (and fresh again),
- * 1 when not, negative when upstream could not be asked. */
+ * 1 when not, negative when upstream could not be asked.  Concurrent
+ * callers with the same question share one HEAD. */
 int registry_proxy_revalidate (struct registry *reg,
                                const struct registry_proxy_config *p,
                                const char *name, const char *upstream_name,
