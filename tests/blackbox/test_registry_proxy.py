@@ -289,6 +289,25 @@ def test_start_fails_without_libcurl(broken_libcurl):
         reg.stop()
 
 
+def test_start_fails_with_another_c_library(tmp_path, monkeypatch):
+    """A static berth-registry and the libcurl it loads must share the C
+    library's release: a libcurl.so.4 whose gnu_get_libc_version says
+    otherwise is refused at start, with what to do."""
+    src = tmp_path / "fake.c"
+    src.write_text('const char *gnu_get_libc_version (void) '
+                   '{ return "1.0-other"; }\n')
+    subprocess.run(["cc", "-shared", "-fPIC", "-o",
+                    str(tmp_path / "libcurl.so.4"), str(src)], check=True)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    p = run_with_config({"proxy": [{"prefix": "mirror/",
+                                    "upstream": "http://127.0.0.1:1"}]})
+    assert p.returncode == 1, p
+    assert ("berth-registry: pull-through cache needs libcurl: libcurl.so.4 "
+            "uses the C library 1.0-other, but this binary was linked with "
+            "2.") in p.stderr, p.stderr
+    assert "rebuild it" in p.stderr, p.stderr
+
+
 # --------------------------------------------------------------------------
 # Credentials for upstreams: Basic, and Docker's token flow
 
