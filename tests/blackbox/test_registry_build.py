@@ -43,6 +43,10 @@ def test_static_pie_without_loader():
     dynamic = subprocess.run(["readelf", "-dW", BUILT], capture_output=True,
                              text=True, check=True).stdout
     assert "NEEDED" not in dynamic, "links shared libraries:\n" + dynamic
+    # Hardened as the distribution's programs: relocated data read-only
+    # after start, the ifunc slots included.
+    assert "GNU_RELRO" in headers, headers
+    assert "BIND_NOW" in dynamic, dynamic
 
 
 def test_link_order_names_the_binarys_functions():
