@@ -313,7 +313,9 @@ queue_response (struct conn *c)
       http_respond_text (req, 500, "internal error\n");
       body = true;
     }
-  if (!req->keep_alive || c->peer_eof)
+  /* After a half-close, the requests already received are answered
+   * (pipelined ones too); the last one closes.  */
+  if (!req->keep_alive || (c->peer_eof && c->in_len == 0))
     c->close_after = true;
   if (req->body_kind == BODY_HEAD && !http_request_is_head (req) && body)
     c->close_after = true; /* a length without the body: nothing follows */
@@ -764,41 +766,29 @@ body_feed (struct conn *c, char *data, size_t len, bool *stop)
         case CHUNK_TRAILER:
           {
             char *eol = memchr (p, '\n', avail);
+            size_t n_line;
             if (eol == NULL)
               {
                 if (avail > 4096)
                   goto bad;
                 return used;
               }
-            *eol = '\0';
-            if (eol > p && eol[-1] == '\r')
-              eol[-1] = '\0';
-            used += (size_t) (eol - p) + 1;
+            n_line = (size_t) (eol - p);
+            used += n_line + 1;
+            if (n_line > 0 && p[n_line - 1] == '\r')
+              n_line--;
             if (req->chunk_state == CHUNK_TRAILER)
               {
-                if (*p == '\0')
+                /* A NUL would hide the rest of the line.  */
+                if (memchr (p, '\0', n_line))
+                  goto bad;
+                if (n_line == 0)
                   req->body_done = true;
                 continue;
               }
-            {
-              uint64_t size = 0;
-              const char *q = p;
-              int d;
-              if (hex_digit_value (*q) < 0)
-                goto bad;
-              for (; (d = hex_digit_value (*q)) >= 0; q++)
-                {
-                  if (size >> 60)
-                    goto bad;
-                  size = size << 4 | (uint64_t) d;
-                }
-              while (*q == ' ' || *q == '\t')
-                q++;
-              if (*q != '\0' && *q != ';')
-                goto bad;
-              req->chunk_left = size;
-              req->chunk_state = size ? CHUNK_DATA : CHUNK_TRAILER;
-            }
+            if (http_parse_chunk_size (p, n_line, &req->chunk_left) < 0)
+              goto bad;
+            req->chunk_state = req->chunk_left ? CHUNK_DATA : CHUNK_TRAILER;
             continue;
           }
         case CHUNK_DATA:

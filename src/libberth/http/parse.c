@@ -161,65 +161,147 @@ http_parse_head (struct http_request *req, char *head, size_t len)
   return 0;
 }
 
+/* What the framing headers said, gathered over all of them.  */
+struct framing
+{
+  const char *te;
+  bool have_cl;
+  unsigned hosts;
+  bool conn_close, conn_keep_alive;
+};
+
+/* Whether TOKEN is an element of the comma-separated LIST (RFC 9110 5.6.1:
+ * optional whitespace around elements, empty elements allowed), compared
+ * case-insensitively.  */
+static bool
+list_has_token (const char *list, const char *token)
+{
+  size_t tlen = strlen (token);
+  while (*list)
+    {
+      size_t n;
+      while (*list == ' ' || *list == '\t' || *list == ',')
+        list++;
+      n = strcspn (list, ",");
+      while (n > 0 && (list[n - 1] == ' ' || list[n - 1] == '\t'))
+        n--;
+      if (n == tlen && strncasecmp (list, token, n) == 0)
+        return true;
+      list += strcspn (list, ",");
+    }
+  return false;
+}
+
+/* One Content-Length field: digits only, and the same as any before.  */
+static unsigned
+framing_length (struct http_request *req, struct framing *f, const char *v)
+{
+  int64_t cl;
+  const char *p;
+  for (p = v; *p; p++)
+    if (!isdigit ((unsigned char) *p))
+      return 400;
+  if (parse_int64 (v, &cl) < 0 || cl < 0)
+    return 400;
+  if (f->have_cl && cl != req->content_length)
+    return 400;
+  f->have_cl = true;
+  req->content_length = cl;
+  return 0;
+}
+
+/* One header field that matters to the framing.  0, or a status.  */
+static unsigned
+framing_field (struct http_request *req, struct framing *f, const char *name,
+               const char *v)
+{
+  if (strcasecmp (name, "Content-Length") == 0)
+    return framing_length (req, f, v);
+  if (strcasecmp (name, "Transfer-Encoding") == 0)
+    {
+      if (f->te)
+        return 400;
+      f->te = v;
+    }
+  else if (strcasecmp (name, "Host") == 0)
+    f->hosts++;
+  else if (strcasecmp (name, "Connection") == 0)
+    {
+      f->conn_close |= list_has_token (v, "close");
+      f->conn_keep_alive |= list_has_token (v, "keep-alive");
+    }
+  else if (strcasecmp (name, "Expect") == 0)
+    {
+      if (strcasecmp (v, "100-continue") != 0)
+        return 417;
+      req->expect_continue = req->minor >= 1;
+    }
+  return 0;
+}
+
 unsigned
 http_check_framing (struct http_request *req)
 {
-  const char *te = NULL, *conn = NULL;
+  struct framing f = { 0 };
   size_t i;
-  bool have_cl = false, have_host = false;
 
   req->content_length = -1;
   for (i = 0; i < req->n_headers; i++)
     {
-      const char *name = req->headers[i].name, *v = req->headers[i].value;
-      if (strcasecmp (name, "Content-Length") == 0)
-        {
-          int64_t cl;
-          const char *p;
-          for (p = v; *p; p++)
-            if (!isdigit ((unsigned char) *p))
-              return 400;
-          if (parse_int64 (v, &cl) < 0 || cl < 0)
-            return 400;
-          if (have_cl && cl != req->content_length)
-            return 400;
-          have_cl = true;
-          req->content_length = cl;
-        }
-      else if (strcasecmp (name, "Transfer-Encoding") == 0)
-        {
-          if (te)
-            return 400;
-          te = v;
-        }
-      else if (strcasecmp (name, "Host") == 0)
-        have_host = true;
-      else if (strcasecmp (name, "Connection") == 0)
-        conn = v;
-      else if (strcasecmp (name, "Expect") == 0)
-        {
-          if (strcasecmp (v, "100-continue") != 0)
-            return 417;
-          req->expect_continue = req->minor >= 1;
-        }
+      unsigned status = framing_field (req, &f, req->headers[i].name,
+                                       req->headers[i].value);
+      if (status)
+        return status;
     }
-  if (te)
+  if (f.te)
     {
       /* A body sent both ways is how requests get smuggled: refused.  */
-      if (have_cl)
+      if (f.have_cl)
         return 400;
-      if (strcasecmp (te, "chunked") != 0)
+      if (strcasecmp (f.te, "chunked") != 0)
         return 501;
       req->chunked = true;
       req->content_length = -1;
     }
-  if (req->minor >= 1 && !have_host)
+  /* Several Host fields: which one names the site is anybody's guess, and
+   * a proxy in front may have picked another (RFC 9112 3.2).  */
+  if (f.hosts > 1 || (req->minor >= 1 && f.hosts == 0))
     return 400;
   req->has_body = req->chunked || req->content_length > 0;
   req->body_left = req->content_length > 0 ? (uint64_t) req->content_length : 0;
-  if (req->minor == 0)
-    req->keep_alive = conn && strcasestr (conn, "keep-alive");
+  if (f.conn_close)
+    req->keep_alive = false;
+  else if (req->minor == 0)
+    /* An HTTP/1.0 body chunked: HTTP/1.0 has no such framing, so where it
+     * ends cannot be trusted; close after the answer (RFC 9112 6.1).  */
+    req->keep_alive = f.conn_keep_alive && !req->chunked;
   else
-    req->keep_alive = !(conn && strcasestr (conn, "close"));
+    req->keep_alive = true;
+  return 0;
+}
+
+int
+http_parse_chunk_size (const char *line, size_t len, uint64_t *size)
+{
+  const char *q = line, *end = line + len;
+  uint64_t v = 0;
+  int d;
+
+  /* A NUL would hide the rest of the line (an extension, or garbage).  */
+  if (memchr (line, '\0', len))
+    return -1;
+  if (q == end || hex_digit_value (*q) < 0)
+    return -1;
+  for (; q < end && (d = hex_digit_value (*q)) >= 0; q++)
+    {
+      if (v >> 60)
+        return -1;
+      v = v << 4 | (uint64_t) d;
+    }
+  while (q < end && (*q == ' ' || *q == '\t'))
+    q++;
+  if (q != end && *q != ';')
+    return -1;
+  *size = v;
   return 0;
 }

@@ -214,6 +214,11 @@ unsigned http_parse_head (struct http_request *req, char *head, size_t len);
  * answer with.  */
 unsigned http_check_framing (struct http_request *req);
 
+/* The size of a chunk from its size line (LEN bytes, without the line
+ * end): hex digits, then optional whitespace and extensions after ';'.
+ * 0, or -1 when the line is malformed (a NUL in it included).  */
+int http_parse_chunk_size (const char *line, size_t len, uint64_t *size);
+
 /* --- conn.c ------------------------------------------------------------- */
 
 /* A new connection on W for the accepted socket FD (taken over, closed on

@@ -402,6 +402,47 @@ route_match (const char *pattern, const char *path, struct http_request *req)
   return *s == '\0';
 }
 
+/* Add METHOD to the comma-separated list ALLOW, unless it is there.  */
+static void
+allow_add (char **allow, size_t *len, size_t *cap, const char *method)
+{
+  const char *p = *allow;
+  size_t n = strlen (method);
+  while (p && *p)
+    {
+      if (strncmp (p, method, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+        return;
+      p = strchr (p, ',');
+      p = p ? p + 2 : NULL;
+    }
+  if (*len)
+    http_buf_append (allow, len, cap, ", ", 2);
+  http_buf_append (allow, len, cap, method, n);
+}
+
+/* 405, with the Allow header listing the methods of the routes that take
+ * the path (RFC 9110 15.5.6).  */
+static void
+respond_405 (struct http_request *req)
+{
+  struct http_server *srv = req->server;
+  cleanup_free char *allow = NULL;
+  size_t len = 0, cap = 0, i;
+
+  for (i = 0; i < srv->n_routes; i++)
+    {
+      const struct http_route *r = &srv->routes[i];
+      if (r->method == NULL || !route_match (r->pattern, req->path, req))
+        continue;
+      allow_add (&allow, &len, &cap, r->method);
+      if (strcmp (r->method, "GET") == 0)
+        allow_add (&allow, &len, &cap, "HEAD");
+    }
+  clear_params (req);
+  http_respond_text (req, 405, "405 method not allowed\n");
+  http_header (req, "Allow", allow ? allow : "");
+}
+
 void
 http_dispatch (struct http_request *req)
 {
@@ -425,7 +466,7 @@ http_dispatch (struct http_request *req)
     }
   clear_params (req);
   if (path_matched)
-    http_respond_text (req, 405, "405 method not allowed\n");
+    respond_405 (req);
   else
     http_respond_text (req, 404, "404 page not found\n");
 }
