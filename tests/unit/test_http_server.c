@@ -143,25 +143,35 @@ static const struct http_route routes[] = {
 static struct http_server *server;
 static int port;
 
-static int
-start (unsigned timeout, uint64_t max_body, size_t max_header)
+/* A server on a free port of 127.0.0.1 with the test's routes.  */
+static struct http_server *
+start_server (unsigned threads, unsigned timeout, uint64_t max_body,
+              size_t max_header, int *port_out)
 {
   struct http_server_opts o = { 0 };
+  struct http_server *s = NULL;
   berth_error_t err = NULL;
   o.listen = "127.0.0.1:0";
   o.routes = routes;
   o.n_routes = sizeof (routes) / sizeof (routes[0]);
-  o.threads = 2;
+  o.threads = threads;
   o.timeout_seconds = timeout;
   o.max_body_bytes = max_body;
   o.max_header_bytes = max_header;
-  if (http_server_start (&o, &server, &err) < 0)
+  if (http_server_start (&o, &s, &err) < 0)
     {
       print_error ("start: %s\n", err->msg);
-      return -1;
+      return NULL;
     }
-  port = atoi (strrchr (http_server_address (server), ':') + 1);
-  return 0;
+  *port_out = atoi (strrchr (http_server_address (s), ':') + 1);
+  return s;
+}
+
+static int
+start (unsigned timeout, uint64_t max_body, size_t max_header)
+{
+  server = start_server (2, timeout, max_body, max_header, &port);
+  return server ? 0 : -1;
 }
 
 static int
@@ -188,16 +198,22 @@ teardown (void **state)
 }
 
 static int
-connect_server (void)
+connect_port (int to)
 {
   struct sockaddr_in a = { 0 };
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   a.sin_family = AF_INET;
-  a.sin_port = htons ((uint16_t) port);
+  a.sin_port = htons ((uint16_t) to);
   a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   assert_true (fd >= 0);
   assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof (a)), 0);
   return fd;
+}
+
+static int
+connect_server (void)
+{
+  return connect_port (port);
 }
 
 static void
@@ -689,6 +705,56 @@ test_connection_header (void **state)
                              "3\r\nabc\r\n0\r\n\r\n"));
 }
 
+/* Whether the server has closed FD: nothing readable, or the end.  */
+static bool
+peer_closed (int fd)
+{
+  struct pollfd p = { fd, POLLIN, 0 };
+  char c;
+  return poll (&p, 1, 0) == 1 && recv (fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* A lingering connection closes after its own short delay (2 s), not
+ * behind the idle connections that came before it (their timeout is
+ * 300 s here).  */
+static void
+test_linger_own_list (void **state)
+{
+  int p2, idle, fd, i;
+  struct http_server *s2 = start_server (1, 300, 0, 0, &p2);
+  bool closed;
+  char *r;
+
+  assert_non_null (s2);
+  /* An idle keep-alive connection, older than the lingering one.  */
+  idle = connect_port (p2);
+  r = exchange (idle, "GET /hello/i HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_non_null (strstr (r, "hello i"));
+  free (r);
+  /* Answered before a body too large to drop: the answer, the server's
+   * FIN, then it lingers, reading what still comes.  */
+  fd = connect_port (p2);
+  send_str (fd, "PUT /refuse HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 100000000\r\n\r\n");
+  r = read_for (fd, 20000, NULL, &closed);
+  assert_true (strncmp (r, "HTTP/1.1 403 ", 13) == 0);
+  assert_true (closed);
+  free (r);
+  /* Once the server has closed the socket, a byte sent gets a reset, and
+   * the next send fails.  Up to 20 s: a slow machine.  */
+  for (i = 0; i < 200; i++)
+    {
+      if (send (fd, "x", 1, MSG_NOSIGNAL) < 0)
+        break;
+      usleep (100000);
+    }
+  assert_true (i < 200);
+  assert_false (peer_closed (idle));
+  close (fd);
+  close (idle);
+  http_server_stop (s2);
+}
+
 static void
 test_idle_timeout (void **state)
 {
@@ -746,6 +812,7 @@ main (void)
     cmocka_unit_test (test_half_close),
     cmocka_unit_test (test_half_close_pipelined),
     cmocka_unit_test (test_connection_header),
+    cmocka_unit_test (test_linger_own_list),
     cmocka_unit_test (test_idle_timeout),
     cmocka_unit_test (test_many_connections),
   };

@@ -49,41 +49,44 @@
 static void conn_update_events (struct conn *c);
 
 static void
-conn_touch (struct conn *c, uint64_t deadline)
+conn_unlink (struct conn *c)
 {
-  struct worker *w = c->w;
-  /* Unlink, then append as the newest.  */
+  struct conn_list *l = c->list;
+  if (l == NULL)
+    return;
   if (c->older)
     c->older->newer = c->newer;
-  else if (w->oldest == c)
-    w->oldest = c->newer;
+  else
+    l->oldest = c->newer;
   if (c->newer)
     c->newer->older = c->older;
-  else if (w->newest == c)
-    w->newest = c->older;
-  c->older = w->newest;
-  c->newer = NULL;
-  if (w->newest)
-    w->newest->newer = c;
   else
-    w->oldest = c;
-  w->newest = c;
+    l->newest = c->older;
+  c->older = c->newer = NULL;
+  c->list = NULL;
+}
+
+/* Move C to the end of list L with DEADLINE: every connection of a list
+ * has the same delay, so appending keeps the list ordered.  */
+static void
+conn_append (struct conn *c, struct conn_list *l, uint64_t deadline)
+{
+  conn_unlink (c);
+  c->older = l->newest;
+  if (l->newest)
+    l->newest->newer = c;
+  else
+    l->oldest = c;
+  l->newest = c;
+  c->list = l;
   c->deadline_ns = deadline;
 }
 
+/* Some activity on C: its idle timeout starts again.  */
 static void
-conn_unlink (struct conn *c)
+conn_touch (struct conn *c, uint64_t deadline)
 {
-  struct worker *w = c->w;
-  if (c->older)
-    c->older->newer = c->newer;
-  else
-    w->oldest = c->newer;
-  if (c->newer)
-    c->newer->older = c->older;
-  else
-    w->newest = c->older;
-  c->older = c->newer = NULL;
+  conn_append (c, &c->w->idle, deadline);
 }
 
 /* Receive into BUF: > 0 bytes, 0 at the end of the stream, -1 with errno
@@ -593,7 +596,7 @@ start_linger (struct conn *c)
     SSL_shutdown (c->ssl);
   c->state = CONN_LINGER;
   c->linger_bytes = 0;
-  conn_touch (c, now_ns () + LINGER_NS);
+  conn_append (c, &c->w->linger, now_ns () + LINGER_NS);
 }
 
 /* Whether a body nobody reads is dropped after an early answer (keeping

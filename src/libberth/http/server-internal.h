@@ -46,6 +46,12 @@ struct http_server
   char address[INET6_ADDRSTRLEN + 16];
 };
 
+/* Connections ordered by deadline, earliest first.  */
+struct conn_list
+{
+  struct conn *oldest, *newest;
+};
+
 struct worker
 {
   struct http_server *server;
@@ -54,8 +60,11 @@ struct worker
   int epfd;
   int wake_fd;  /* an eventfd: written by http_server_stop() */
   int spare_fd; /* kept open to be closed when accept() hits EMFILE */
-  /* Connections by last activity, oldest first.  */
-  struct conn *oldest, *newest;
+  /* Connections by last activity, oldest first: the idle timeout.  */
+  struct conn_list idle;
+  /* Lingering connections (LINGER), by deadline: a list of their own, as
+   * their deadline is much nearer than the idle ones'.  */
+  struct conn_list linger;
   time_t date_second;
   char date[40];
   bool busy; /* events since the last heap trim */
@@ -167,6 +176,7 @@ struct conn
   bool tls_want_write; /* libssl needs the socket writable to go on */
   bool tls_want_read;  /* a write waits for libssl to read first */
   enum conn_state state;
+  struct conn_list *list; /* which of its worker's lists holds it */
   struct conn *older, *newer;
   uint64_t deadline_ns;
   uint32_t events; /* registered with epoll */

@@ -499,6 +499,42 @@ http_request_free (struct http_request *req)
 
 /* --- Workers ----------------------------------------------------------- */
 
+/* The epoll timeout until the earliest deadline of W's lists (-1: none),
+ * or until the heap trim when W has been busy.  */
+static int
+next_timeout (struct worker *w)
+{
+  const struct conn *first[2] = { w->idle.oldest, w->linger.oldest };
+  uint64_t now = now_ns ();
+  int timeout = -1, i;
+
+  for (i = 0; i < 2; i++)
+    if (first[i])
+      {
+        int t = first[i]->deadline_ns <= now
+                    ? 0
+                    : (int) ((first[i]->deadline_ns - now) / 1000000 + 1);
+        if (timeout < 0 || t < timeout)
+          timeout = t;
+      }
+  if (w->busy && (timeout < 0 || timeout > TRIM_AFTER_MS))
+    timeout = TRIM_AFTER_MS;
+  return timeout;
+}
+
+/* Close the connections of L whose deadline is before NOW (all when NOW
+ * is UINT64_MAX).  */
+static void
+expire (struct conn_list *l, uint64_t now)
+{
+  while (l->oldest && l->oldest->deadline_ns <= now)
+    {
+      struct conn *c = l->oldest;
+      http_conn_close (c);
+      http_conn_free (c);
+    }
+}
+
 static void *
 worker_main (void *arg)
 {
@@ -513,17 +549,7 @@ worker_main (void *arg)
 
   while (!stopping)
     {
-      int n, i, timeout = -1;
-      uint64_t now;
-      if (w->oldest)
-        {
-          now = now_ns ();
-          timeout = w->oldest->deadline_ns <= now
-                        ? 0
-                        : (int) ((w->oldest->deadline_ns - now) / 1000000 + 1);
-        }
-      if (w->busy && (timeout < 0 || timeout > TRIM_AFTER_MS))
-        timeout = TRIM_AFTER_MS;
+      int n, i, timeout = next_timeout (w);
       n = epoll_wait (w->epfd, events, 64, timeout);
       if (n < 0 && errno != EINTR)
         break;
@@ -554,21 +580,12 @@ worker_main (void *arg)
                 http_conn_free (c);
             }
         }
-      /* Idle timeouts.  */
-      now = now_ns ();
-      while (w->oldest && w->oldest->deadline_ns <= now)
-        {
-          struct conn *c = w->oldest;
-          http_conn_close (c);
-          http_conn_free (c);
-        }
+      /* Idle and linger timeouts.  */
+      expire (&w->idle, now_ns ());
+      expire (&w->linger, now_ns ());
     }
-  while (w->oldest)
-    {
-      struct conn *c = w->oldest;
-      http_conn_close (c);
-      http_conn_free (c);
-    }
+  expire (&w->idle, UINT64_MAX);
+  expire (&w->linger, UINT64_MAX);
   return NULL;
 }
 
