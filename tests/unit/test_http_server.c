@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "http/server-internal.h"
 #include "http/server.h"
 #include "utils.h"
 
@@ -795,6 +796,38 @@ test_many_connections (void **state)
     }
 }
 
+/* The search for the end of a head resumes where it stopped: fed a byte
+ * at a time, it looks at each byte a bounded number of times (a rescan
+ * from the start on each read made slow heads quadratic).  */
+static void
+test_head_scan_resumes (void **state)
+{
+  static const char head[]
+      = "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\n\r\nbody after the head";
+  size_t head_len = strstr (head, "\n\r\n") + 3 - head;
+  size_t scan = 0, looked = 0, len, end = 0;
+
+  for (len = 1; len <= sizeof (head) - 1 && end == 0; len++)
+    {
+      size_t before = scan;
+      end = http_head_end (head, len, &scan);
+      assert_true (scan <= len);
+      looked += len - before;
+      /* Nothing before the last two bytes is looked at again.  */
+      if (end == 0)
+        assert_true (scan + 2 >= len);
+    }
+  assert_int_equal (end, head_len);
+  assert_true (looked <= 3 * head_len);
+  /* The other line ends, and nothing yet.  */
+  scan = 0;
+  assert_int_equal (http_head_end ("GET / HTTP/1.0\n\nx", 18, &scan), 16);
+  scan = 0;
+  assert_int_equal (http_head_end ("GET / HTTP/1.0\r\n", 16, &scan), 0);
+  assert_int_equal (http_head_end ("GET / HTTP/1.0\r\n\r", 17, &scan), 0);
+  assert_int_equal (http_head_end ("GET / HTTP/1.0\r\n\r\n", 18, &scan), 18);
+}
+
 int
 main (void)
 {
@@ -815,6 +848,7 @@ main (void)
     cmocka_unit_test (test_linger_own_list),
     cmocka_unit_test (test_idle_timeout),
     cmocka_unit_test (test_many_connections),
+    cmocka_unit_test (test_head_scan_resumes),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -318,7 +318,7 @@ queue_response (struct conn *c)
     }
   /* After a half-close, the requests already received are answered
    * (pipelined ones too); the last one closes.  */
-  if (!req->keep_alive || (c->peer_eof && c->in_len == 0))
+  if (!req->keep_alive || (c->peer_eof && c->in_off == c->in_len))
     c->close_after = true;
   if (req->body_kind == BODY_HEAD && !http_request_is_head (req) && body)
     c->close_after = true; /* a length without the body: nothing follows */
@@ -642,7 +642,7 @@ head_fail (struct conn *c, unsigned status)
   http_respond_text (req, status, text);
   req->keep_alive = false;
   req->has_body = false;
-  c->in_len = 0;
+  c->in_off = c->in_len = 0;
   c->close_after = true;
   queue_response (c);
 }
@@ -826,103 +826,99 @@ bad:
   return len;
 }
 
+/* Consume N bytes of C's input: by offset, the bytes stay where they are
+ * until the buffer is compacted (input_room) or emptied.  */
+static void
+in_consume (struct conn *c, size_t n)
+{
+  c->in_off += n;
+  c->head_scan = 0;
+  if (c->in_off == c->in_len)
+    c->in_off = c->in_len = 0;
+}
+
+/* The HEAD state on what the input buffer holds.  false when the loop of
+ * conn_process must stop (waiting for input, or C closed).  */
+static bool
+process_head (struct conn *c)
+{
+  struct http_server *srv = c->w->server;
+  char *in = c->in + c->in_off;
+  size_t avail = c->in_len - c->in_off, i, head_len;
+
+  /* Blank lines before a request are allowed (RFC 9112 2.2).  */
+  for (i = 0; i < avail && (in[i] == '\r' || in[i] == '\n'); i++)
+    ;
+  if (i)
+    {
+      in_consume (c, i);
+      return process_head (c);
+    }
+  /* Resumed where the last look stopped: a head arriving a few bytes at
+   * a time is not scanned again from its start on every read.  */
+  head_len = http_head_end (in, avail, &c->head_scan);
+  if (head_len == 0)
+    {
+      if (avail > srv->max_header)
+        /* No head within the limit: answered, then closed.  */
+        head_fail (c, memchr (in, '\n', avail) ? 431 : 414);
+      else if (c->peer_eof)
+        http_conn_close (c);
+      return false;
+    }
+  if (head_len > srv->max_header)
+    {
+      head_fail (c, 431);
+      return false;
+    }
+  /* Parsed in place: the bytes stay put until the next read, and the
+   * request copies what it keeps.  */
+  in_consume (c, head_len);
+  begin_request (c, in, head_len);
+  return true;
+}
+
+/* The BODY state on what the input buffer holds.  */
+static void
+process_body (struct conn *c)
+{
+  struct http_request *req = c->req;
+  bool stop = false;
+  size_t used = body_feed (c, c->in + c->in_off, c->in_len - c->in_off, &stop);
+
+  in_consume (c, used);
+  if (stop)
+    {
+      c->close_after = true;
+      queue_response (c);
+    }
+  else if (req->body_done)
+    {
+      if (req->on_end && !req->body_failed)
+        req->on_end (req, req->body_ctx);
+      req->completed = !req->body_failed;
+      queue_response (c);
+    }
+  else if (c->peer_eof)
+    http_conn_close (c); /* cut short: finish (false) */
+}
+
 /* Process what the input buffer holds.  */
 static void
 conn_process (struct conn *c)
 {
-  struct http_server *srv = c->w->server;
-
-  while (c->state == CONN_HEAD || c->state == CONN_BODY)
-    {
-      if (c->state == CONN_HEAD)
-        {
-          char *end = NULL;
-          size_t i, head_len;
-          /* Blank lines before a request are allowed (RFC 9112 2.2).  */
-          for (i = 0; i < c->in_len && (c->in[i] == '\r' || c->in[i] == '\n');
-               i++)
-            ;
-          if (i)
-            {
-              memmove (c->in, c->in + i, c->in_len - i);
-              c->in_len -= i;
-            }
-          for (i = 0; i + 1 < c->in_len; i++)
-            if (c->in[i] == '\n'
-                && (c->in[i + 1] == '\n'
-                    || (c->in[i + 1] == '\r' && i + 2 < c->in_len
-                        && c->in[i + 2] == '\n')))
-              {
-                end = c->in + i + (c->in[i + 1] == '\n' ? 2 : 3);
-                break;
-              }
-          if (end == NULL)
-            {
-              if (c->in_len > srv->max_header)
-                {
-                  /* No head within the limit: answered, then closed.  */
-                  head_fail (c, memchr (c->in, '\n', c->in_len) ? 431 : 414);
-                  break;
-                }
-              if (c->peer_eof)
-                {
-                  http_conn_close (c);
-                  return;
-                }
-              break;
-            }
-          head_len = (size_t) (end - c->in);
-          if (head_len > srv->max_header)
-            {
-              head_fail (c, 431);
-              break;
-            }
-          {
-            char *head = xmalloc (head_len + 1);
-            memcpy (head, c->in, head_len);
-            head[head_len] = '\0';
-            memmove (c->in, end, c->in_len - head_len);
-            c->in_len -= head_len;
-            begin_request (c, head, head_len);
-            free (head);
-          }
-          continue;
-        }
-      /* CONN_BODY */
-      {
-        bool stop = false;
-        size_t used = body_feed (c, c->in, c->in_len, &stop);
-        struct http_request *req = c->req;
-        memmove (c->in, c->in + used, c->in_len - used);
-        c->in_len -= used;
-        if (stop)
-          {
-            c->close_after = true;
-            queue_response (c);
-            break;
-          }
-        if (req->body_done)
-          {
-            if (req->on_end && !req->body_failed)
-              req->on_end (req, req->body_ctx);
-            req->completed = !req->body_failed;
-            queue_response (c);
-            break;
-          }
-        if (c->peer_eof)
-          {
-            http_conn_close (c); /* cut short: finish (false) */
-            return;
-          }
-        break;
-      }
-    }
+  while (c->fd >= 0 && c->state == CONN_HEAD)
+    if (!process_head (c))
+      return;
+  if (c->fd >= 0 && c->state == CONN_BODY)
+    process_body (c);
 }
 
 /* Make room in C's input buffer: a small one for heads, grown up to just
  * over the header limit (so that an overlong head is seen as such), and
- * room for a body read in the BODY state.  false when it is full at the
- * size the state allows.  */
+ * room for a body read in the BODY state.  Consumed bytes at its start
+ * are dropped only when the end is reached, so that each byte is moved
+ * at most once.  false when it is full at the size the state allows.  */
 static bool
 input_room (struct conn *c)
 {
@@ -933,6 +929,13 @@ input_room (struct conn *c)
 
   if (c->in && c->in_len < c->in_cap)
     return true;
+  if (c->in_off > 0)
+    {
+      memmove (c->in, c->in + c->in_off, c->in_len - c->in_off);
+      c->in_len -= c->in_off;
+      c->in_off = 0;
+      return true;
+    }
   if (c->in_cap >= limit)
     return false;
   want = c->state == CONN_BODY ? limit
@@ -1033,7 +1036,7 @@ conn_sent (struct conn *c)
   c->out_len = c->out_off = 0;
   free (c->stream_buf);
   c->stream_buf = NULL;
-  if (c->in_len == 0)
+  if (c->in_off == c->in_len)
     {
       /* Idle keep-alive connections hold no buffer.  */
       free (c->in);
@@ -1133,7 +1136,7 @@ http_conn_event (struct conn *c)
           if (c->fd < 0)
             return;
           /* Pipelined requests, or a new one already in the buffer.  */
-          if (c->state == CONN_HEAD && c->in_len == 0
+          if (c->state == CONN_HEAD && c->in_off == c->in_len
               && !(c->ssl && SSL_has_pending (c->ssl)))
             break;
           continue;

@@ -305,3 +305,30 @@ http_parse_chunk_size (const char *line, size_t len, uint64_t *size)
   *size = v;
   return 0;
 }
+
+size_t
+http_head_end (const char *buf, size_t len, size_t *scan)
+{
+  size_t i = *scan;
+  while (i < len)
+    {
+      const char *nl = memchr (buf + i, '\n', len - i);
+      if (nl == NULL)
+        {
+          i = len;
+          break;
+        }
+      i = (size_t) (nl - buf);
+      /* "\n\n" or "\n\r\n" ends the head; a line end too near the end
+       * of BUF to tell is looked at again with more bytes.  */
+      if (i + 1 >= len || (buf[i + 1] == '\r' && i + 2 >= len))
+        break;
+      if (buf[i + 1] == '\n')
+        return i + 2;
+      if (buf[i + 1] == '\r' && buf[i + 2] == '\n')
+        return i + 3;
+      i++;
+    }
+  *scan = i;
+  return 0;
+}

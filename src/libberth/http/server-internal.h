@@ -181,8 +181,12 @@ struct conn
   uint64_t deadline_ns;
   uint32_t events; /* registered with epoll */
 
+  /* Input: bytes [in_off, in_len) of IN are still to be processed;
+   * HEAD_SCAN is how far past in_off the search for the end of the head
+   * has looked.  */
   char *in;
-  size_t in_len, in_cap;
+  size_t in_off, in_len, in_cap;
+  size_t head_scan;
   bool peer_eof;
 
   struct http_request *req;
@@ -223,6 +227,12 @@ unsigned http_parse_head (struct http_request *req, char *head, size_t len);
 /* Framing and connection headers of a parsed head.  0, or the status to
  * answer with.  */
 unsigned http_check_framing (struct http_request *req);
+
+/* The length of the head at the start of BUF (LEN bytes: up to and with
+ * the empty line that ends it), or 0 when it is not complete yet.  *SCAN
+ * is where the search resumes (0 the first time): what was looked at
+ * before is not looked at again.  */
+size_t http_head_end (const char *buf, size_t len, size_t *scan);
 
 /* The size of a chunk from its size line (LEN bytes, without the line
  * end): hex digits, then optional whitespace and extensions after ';'.
