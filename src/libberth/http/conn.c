@@ -295,6 +295,23 @@ status_has_body (unsigned status)
   return !(status < 200 || status == 204 || status == 304);
 }
 
+/* Before the head of the final answer goes into C's output buffer: a
+ * "100 Continue" still there is dropped if none of it was sent, and what
+ * is left of it is kept if some was (the client would read garbage
+ * otherwise).  */
+static void
+keep_interim (struct conn *c)
+{
+  if (c->out_off == 0 || c->out_off == c->out_len)
+    {
+      c->out_len = c->out_off = 0;
+      return;
+    }
+  memmove (c->out, c->out + c->out_off, c->out_len - c->out_off);
+  c->out_len -= c->out_off;
+  c->out_off = 0;
+}
+
 /* Step 3: the finish callback, then the head of the answer into the
  * output buffer; the connection then sends it.  */
 static void
@@ -323,7 +340,7 @@ queue_response (struct conn *c)
   if (req->body_kind == BODY_HEAD && !http_request_is_head (req) && body)
     c->close_after = true; /* a length without the body: nothing follows */
 
-  c->out_len = c->out_off = 0;
+  keep_interim (c);
   http_buf_appendf (&c->out, &c->out_len, &c->out_cap,
                     "HTTP/1.%d %u %s\r\nDate: %s\r\n", req->minor, req->status,
                     reason_phrase (req->status), http_date (c->w));
@@ -563,6 +580,19 @@ send_stream (struct conn *c)
   return send_buf (c, c->stream_buf, c->stream_len, &c->stream_off);
 }
 
+/* The interim answer queued in the BODY state, as far as it goes.  */
+static enum send_step
+send_interim (struct conn *c)
+{
+  enum send_step r;
+  do
+    r = send_buf (c, c->out, c->out_len, &c->out_off);
+  while (r == SEND_MORE && c->out_off < c->out_len);
+  if (c->out_off == c->out_len)
+    c->out_len = c->out_off = 0;
+  return r == SEND_MORE ? SEND_DONE : r;
+}
+
 /* Write what can be written.  */
 static enum send_step
 send_response (struct conn *c)
@@ -696,10 +726,11 @@ begin_request (struct conn *c, char *head, size_t len)
   else if (req->expect_continue)
     {
       static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      /* A tiny write to a fresh connection: it fits the socket buffer.
-       * If it does not go at once, the client sends the body anyway
-       * after its own timeout.  */
-      (void) conn_send (c, cont, sizeof (cont) - 1, false);
+      /* Queued like any output: the BODY state sends it whole (a short
+       * or a TLS write that must wait goes on later) before it reads.  */
+      c->out_len = c->out_off = 0;
+      http_buf_append (&c->out, &c->out_len, &c->out_cap, cont,
+                       sizeof (cont) - 1);
     }
   c->state = CONN_BODY;
 }
@@ -1056,9 +1087,12 @@ conn_update_events (struct conn *c)
   switch (c->state)
     {
     case CONN_HEAD:
-    case CONN_BODY:
     case CONN_LINGER:
       ev = EPOLLIN;
+      break;
+    case CONN_BODY:
+      /* An interim answer to send first, or the body to read.  */
+      ev = c->out_off < c->out_len ? EPOLLOUT : EPOLLIN;
       break;
     case CONN_SEND:
       ev = EPOLLOUT;
@@ -1068,7 +1102,9 @@ conn_update_events (struct conn *c)
     ev |= EPOLLOUT;
   /* A write that needs libssl to read first (a TLS 1.3 key update, say)
    * waits for the socket to be readable, not writable: it always is.  */
-  if (c->ssl && c->state == CONN_SEND && c->tls_want_read)
+  if (c->ssl && c->tls_want_read
+      && (c->state == CONN_SEND
+          || (c->state == CONN_BODY && c->out_off < c->out_len)))
     ev = EPOLLIN;
   if (ev == c->events)
     return;
@@ -1109,6 +1145,18 @@ http_conn_event (struct conn *c)
         {
           conn_linger (c);
           break;
+        }
+      if (c->state == CONN_BODY && c->out_off < c->out_len)
+        {
+          /* The "100 Continue" first: the client waits for it.  */
+          enum send_step r = send_interim (c);
+          if (r == SEND_BROKEN)
+            {
+              http_conn_close (c);
+              return;
+            }
+          if (r == SEND_WAIT)
+            break;
         }
       if (c->state == CONN_HEAD || c->state == CONN_BODY)
         {
