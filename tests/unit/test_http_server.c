@@ -134,7 +134,60 @@ h_nothing (struct http_request *req, void *data)
 {
 }
 
+/* For the fairness test.  GET /gate blocks its worker until the test
+ * writes a byte into gate_pipe; GET /count counts; PUT /sink counts the
+ * bytes of its body; GET /progress tells both counts.  */
+static int gate_pipe[2] = { -1, -1 };
+static int counted;
+static uint64_t sunk;
+
+static void
+h_gate (struct http_request *req, void *data)
+{
+  char c;
+  assert_int_equal (read (gate_pipe[0], &c, 1), 1);
+  http_respond_empty (req, 204);
+}
+
+static void
+h_count (struct http_request *req, void *data)
+{
+  __atomic_add_fetch (&counted, 1, __ATOMIC_SEQ_CST);
+  http_respond_empty (req, 204);
+}
+
+static int
+sink_data (struct http_request *req, const char *data, size_t len, void *ctx)
+{
+  __atomic_add_fetch (&sunk, len, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+static void
+sink_end (struct http_request *req, void *ctx)
+{
+  http_respond_empty (req, 204);
+}
+
+static void
+h_sink (struct http_request *req, void *data)
+{
+  http_request_read_body (req, sink_data, sink_end, NULL);
+}
+
+static void
+h_progress (struct http_request *req, void *data)
+{
+  char buf[64];
+  snprintf (buf, sizeof (buf), "%d %llu",
+            __atomic_load_n (&counted, __ATOMIC_SEQ_CST),
+            (unsigned long long) __atomic_load_n (&sunk, __ATOMIC_SEQ_CST));
+  http_respond (req, 200, "text/plain", buf, strlen (buf));
+}
+
 static const struct http_route routes[] = {
+  { "GET", "/gate", h_gate },     { "GET", "/count", h_count },
+  { "PUT", "/sink", h_sink },     { "GET", "/progress", h_progress },
   { "POST", "/echo", h_echo },    { "GET", "/hello/{who}", h_hello },
   { "PUT", "/refuse", h_refuse }, { "GET", "/file", h_file },
   { "GET", "/stream", h_stream }, { "GET", "/nothing", h_nothing },
@@ -793,6 +846,99 @@ test_linger_own_list (void **state)
   http_server_stop (s2);
 }
 
+/* The fairness test: on a server with one worker, connection A is held
+ * in /gate while WORK (pipelined requests, or a body) piles up on it and
+ * connection B's /progress waits; then the gate opens.  B must be
+ * answered while A's work is still in progress: its answer tells how
+ * much of A's work was done before it.  Returns B's answer.  */
+static char *
+progress_behind (int p2, int a, const char *work, size_t work_len, size_t *sent)
+{
+  int b = connect_port (p2);
+  bool closed;
+  char *r;
+
+  /* B is accepted (answered once) before the gate closes on the worker. */
+  r = exchange (b, "GET /progress HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  assert_non_null (strstr (r, "200 OK"));
+  free (r);
+  send_str (a, "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n");
+  /* As much of WORK as the sockets take while the worker is held.  */
+  *sent = 0;
+  while (*sent < work_len)
+    {
+      ssize_t n = send (a, work + *sent, work_len - *sent,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n <= 0)
+        break;
+      *sent += (size_t) n;
+    }
+  send_str (b, "GET /progress HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_int_equal (write (gate_pipe[1], "x", 1), 1);
+  r = read_for (b, 5000, NULL, &closed);
+  close (b);
+  return r;
+}
+
+static void
+test_fairness (void **state)
+{
+  enum
+  {
+    N = 400
+  };
+  static const char one[] = "GET /count HTTP/1.1\r\nHost: x\r\n\r\n";
+  size_t one_len = sizeof (one) - 1, sent, big = 64 << 20, i;
+  int p2, a, done;
+  unsigned long long bytes;
+  struct http_server *s2 = start_server (1, 300, 0, 4096, &p2);
+  char *work, *r, *body;
+
+  assert_non_null (s2);
+  assert_int_equal (pipe2 (gate_pipe, O_CLOEXEC), 0);
+
+  /* Pipelined requests: B is answered before A's last one.  */
+  work = xmalloc (N * one_len);
+  for (i = 0; i < N; i++)
+    memcpy (work + i * one_len, one, one_len);
+  a = connect_port (p2);
+  __atomic_store_n (&counted, 0, __ATOMIC_SEQ_CST);
+  r = progress_behind (p2, a, work, N * one_len, &sent);
+  assert_int_equal (sent, N * one_len);
+  body = strstr (r, "\r\n\r\n");
+  assert_non_null (body);
+  assert_int_equal (sscanf (body + 4, "%d", &done), 1);
+  assert_true (done < N);
+  free (r);
+  free (work);
+  close (a);
+
+  /* A large body: B is answered while it streams in, before the server
+   * has read what was already sent.  */
+  {
+    static const char head[] = "PUT /sink HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: 1000000000\r\n\r\n";
+    work = xmalloc0 (big);
+    memcpy (work, head, sizeof (head) - 1);
+    a = connect_port (p2);
+    __atomic_store_n (&sunk, 0, __ATOMIC_SEQ_CST);
+    r = progress_behind (p2, a, work, big, &sent);
+    body = strstr (r, "\r\n\r\n");
+    assert_non_null (body);
+    assert_int_equal (sscanf (body + 4, "%*d %llu", &bytes), 1);
+    print_message ("body: %llu of %zu bytes read before B\n", bytes, sent);
+    assert_true (bytes < sent - (sizeof (head) - 1));
+    free (r);
+    free (work);
+    close (a);
+  }
+
+  http_server_stop (s2);
+  close (gate_pipe[0]);
+  close (gate_pipe[1]);
+  gate_pipe[0] = gate_pipe[1] = -1;
+}
+
 static void
 test_idle_timeout (void **state)
 {
@@ -883,6 +1029,7 @@ main (void)
     cmocka_unit_test (test_half_close_pipelined),
     cmocka_unit_test (test_connection_header),
     cmocka_unit_test (test_linger_own_list),
+    cmocka_unit_test (test_fairness),
     cmocka_unit_test (test_idle_timeout),
     cmocka_unit_test (test_many_connections),
     cmocka_unit_test (test_head_scan_resumes),

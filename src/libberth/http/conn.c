@@ -43,26 +43,49 @@
 /* How long and how much a closing connection keeps reading (LINGER).  */
 #define LINGER_NS (2 * 1000000000ULL)
 #define LINGER_MAX (64 * 1024 * 1024)
+/* A connection's share of one wake-up of its worker: one read, this many
+ * requests begun, this many writes; then the others get their turn.  */
+#define REQUESTS_PER_WAKE 16
+#define WRITES_PER_WAKE 16
 /* The buffer of streamed and TLS file bodies.  */
 #define STREAM_BUFFER (64 * 1024)
 
 static void conn_update_events (struct conn *c);
 
 static void
+list_remove (struct conn_list *l, struct conn *c, enum conn_link_kind k)
+{
+  struct conn_link *lk = &c->links[k];
+  if (lk->older)
+    lk->older->links[k].newer = lk->newer;
+  else
+    l->oldest = lk->newer;
+  if (lk->newer)
+    lk->newer->links[k].older = lk->older;
+  else
+    l->newest = lk->older;
+  lk->older = lk->newer = NULL;
+}
+
+static void
+list_append (struct conn_list *l, struct conn *c, enum conn_link_kind k)
+{
+  struct conn_link *lk = &c->links[k];
+  lk->older = l->newest;
+  lk->newer = NULL;
+  if (l->newest)
+    l->newest->links[k].newer = c;
+  else
+    l->oldest = c;
+  l->newest = c;
+}
+
+static void
 conn_unlink (struct conn *c)
 {
-  struct conn_list *l = c->list;
-  if (l == NULL)
+  if (c->list == NULL)
     return;
-  if (c->older)
-    c->older->newer = c->newer;
-  else
-    l->oldest = c->newer;
-  if (c->newer)
-    c->newer->older = c->older;
-  else
-    l->newest = c->older;
-  c->older = c->newer = NULL;
+  list_remove (c->list, c, LINK_DEADLINE);
   c->list = NULL;
 }
 
@@ -72,12 +95,7 @@ static void
 conn_append (struct conn *c, struct conn_list *l, uint64_t deadline)
 {
   conn_unlink (c);
-  c->older = l->newest;
-  if (l->newest)
-    l->newest->newer = c;
-  else
-    l->oldest = c;
-  l->newest = c;
+  list_append (l, c, LINK_DEADLINE);
   c->list = l;
   c->deadline_ns = deadline;
 }
@@ -599,9 +617,14 @@ send_response (struct conn *c)
 {
   struct http_request *req = c->req;
   enum send_step r;
+  unsigned writes = 0;
 
   do
     {
+      /* A fast reader of a large body does not keep the worker: epoll
+       * reports the socket writable again at once.  */
+      if (writes++ == WRITES_PER_WAKE)
+        return SEND_WAIT;
       if (c->out_off < c->out_len)
         r = send_head (c);
       else if (req->body_kind == BODY_MEM)
@@ -902,6 +925,12 @@ process_head (struct conn *c)
       head_fail (c, 431);
       return false;
     }
+  if (c->budget == 0)
+    {
+      c->more = true; /* this wake-up's share is used up */
+      return false;
+    }
+  c->budget--;
   /* Parsed in place: the bytes stay put until the next read, and the
    * request copies what it keeps.  */
   in_consume (c, head_len);
@@ -979,44 +1008,44 @@ input_room (struct conn *c)
   return true;
 }
 
-/* Read what the socket has.  false when the connection is gone.  */
+/* Read once (one buffer: a worker that read on while a connection kept
+ * sending would starve its other connections), then process what the
+ * input buffer holds.  false when the connection is gone.  */
 static bool
 conn_read (struct conn *c)
 {
   struct http_server *srv = c->w->server;
+  ssize_t n;
 
-  while (!c->peer_eof && (c->state == CONN_HEAD || c->state == CONN_BODY))
+  if (c->did_read || c->peer_eof
+      || (c->state != CONN_HEAD && c->state != CONN_BODY))
+    goto process;
+  if (!input_room (c))
     {
-      ssize_t n;
-      if (!input_room (c))
-        {
-          conn_process (c);
-          if (c->fd < 0)
-            return false;
-          if (!input_room (c))
-            break; /* a state that does not take input now */
-          continue;
-        }
-      n = conn_recv (c, c->in + c->in_len, c->in_cap - c->in_len);
-      if (n > 0)
-        {
-          c->in_len += (size_t) n;
-          conn_touch (c, now_ns () + srv->timeout_ns);
-          continue;
-        }
-      if (n == 0)
-        {
-          c->peer_eof = true;
-          break;
-        }
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
+      conn_process (c);
+      if (c->fd < 0)
+        return false;
+      if ((c->state != CONN_HEAD && c->state != CONN_BODY) || !input_room (c))
+        return true; /* a state that does not take input now */
+    }
+  c->did_read = true;
+  n = conn_recv (c, c->in + c->in_len, c->in_cap - c->in_len);
+  if (n > 0)
+    {
+      c->in_len += (size_t) n;
+      conn_touch (c, now_ns () + srv->timeout_ns);
+    }
+  else if (n == 0)
+    c->peer_eof = true;
+  else if (errno != EAGAIN && errno != EWOULDBLOCK)
+    {
       if (c->req)
         http_server_log (srv, HTTP_LOG_DEBUG, "%s %s: read: %s", c->req->method,
                          c->req->target, strerror (errno));
       http_conn_close (c);
       return false;
     }
+process:
   conn_process (c);
   return c->fd >= 0;
 }
@@ -1030,10 +1059,32 @@ http_conn_free (struct conn *c)
   free (c);
 }
 
+/* The worker's ready list: connections with work left that epoll will
+ * not report again (requests already in the input buffer beyond this
+ * wake-up's share, data libssl has buffered).  */
+static void
+ready_add (struct conn *c)
+{
+  if (c->ready)
+    return;
+  list_append (&c->w->ready, c, LINK_READY);
+  c->ready = true;
+}
+
+static void
+ready_remove (struct conn *c)
+{
+  if (!c->ready)
+    return;
+  list_remove (&c->w->ready, c, LINK_READY);
+  c->ready = false;
+}
+
 void
 http_conn_close (struct conn *c)
 {
   end_request (c);
+  ready_remove (c);
   conn_unlink (c);
   epoll_ctl (c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
   if (c->ssl)
@@ -1118,27 +1169,58 @@ static void
 conn_linger (struct conn *c)
 {
   char buf[16384];
-  for (;;)
+  int i;
+  /* A few reads a wake-up: epoll reports the rest.  */
+  for (i = 0; i < 8; i++)
     {
       ssize_t n = c->ssl ? conn_recv (c, buf, sizeof (buf))
                          : recv (c->fd, buf, sizeof (buf), 0);
-      if (n > 0)
-        {
-          c->linger_bytes += (uint64_t) n;
-          if (c->linger_bytes > LINGER_MAX)
-            break;
-          continue;
-        }
       if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-      break;
+      if (n <= 0)
+        break;
+      c->linger_bytes += (uint64_t) n;
+      if (c->linger_bytes > LINGER_MAX)
+        break;
     }
+  if (i == 8)
+    return;
   http_conn_close (c);
+}
+
+/* The SEND state: write, then go on with the next request if the answer
+ * is out.  true when the connection has more to do in this wake-up.  */
+static bool
+conn_step_send (struct conn *c)
+{
+  enum send_step r = send_response (c);
+  if (r == SEND_BROKEN)
+    {
+      if (c->req)
+        http_server_log (c->w->server, HTTP_LOG_DEBUG, "%s %s: write: %s",
+                         c->req->method, c->req->target, strerror (errno));
+      http_conn_close (c);
+      return false;
+    }
+  conn_touch (c, now_ns () + c->w->server->timeout_ns);
+  if (r == SEND_WAIT)
+    return false;
+  conn_sent (c);
+  if (c->fd < 0)
+    return false;
+  /* Pipelined requests, or a new one already in the buffer.  */
+  return !(c->state == CONN_HEAD && c->in_off == c->in_len
+           && !(c->ssl && SSL_has_pending (c->ssl)));
 }
 
 void
 http_conn_event (struct conn *c)
 {
+  /* This wake-up's share: one read, a few requests.  */
+  ready_remove (c);
+  c->did_read = false;
+  c->more = false;
+  c->budget = REQUESTS_PER_WAKE;
   for (;;)
     {
       if (c->state == CONN_LINGER)
@@ -1158,41 +1240,37 @@ http_conn_event (struct conn *c)
           if (r == SEND_WAIT)
             break;
         }
-      if (c->state == CONN_HEAD || c->state == CONN_BODY)
-        {
-          if (!conn_read (c))
-            return;
-          if (c->state != CONN_SEND)
-            break;
-        }
-      if (c->state == CONN_SEND)
-        {
-          enum send_step r = send_response (c);
-          if (r == SEND_BROKEN)
-            {
-              if (c->req)
-                http_server_log (c->w->server, HTTP_LOG_DEBUG,
-                                 "%s %s: write: %s", c->req->method,
-                                 c->req->target, strerror (errno));
-              http_conn_close (c);
-              return;
-            }
-          conn_touch (c, now_ns () + c->w->server->timeout_ns);
-          if (r == SEND_WAIT)
-            break;
-          conn_sent (c);
-          if (c->fd < 0)
-            return;
-          /* Pipelined requests, or a new one already in the buffer.  */
-          if (c->state == CONN_HEAD && c->in_off == c->in_len
-              && !(c->ssl && SSL_has_pending (c->ssl)))
-            break;
-          continue;
-        }
-      break;
+      if ((c->state == CONN_HEAD || c->state == CONN_BODY) && !conn_read (c))
+        return;
+      if (c->state != CONN_SEND || !conn_step_send (c))
+        break;
     }
-  if (c->fd >= 0)
-    conn_update_events (c);
+  if (c->fd < 0)
+    return;
+  conn_update_events (c);
+  /* Buffered work epoll will not report: back after the others' turn.  */
+  if (c->more
+      || (c->ssl && (c->state == CONN_HEAD || c->state == CONN_BODY)
+          && c->out_off == c->out_len && SSL_has_pending (c->ssl)))
+    ready_add (c);
+}
+
+void
+http_conn_run_ready (struct worker *w)
+{
+  /* Taken off first: a connection that still has work after its turn
+   * goes back on for the next round, after the others.  */
+  struct conn_list l = w->ready;
+  struct conn *c;
+  w->ready.oldest = w->ready.newest = NULL;
+  while ((c = l.oldest) != NULL)
+    {
+      list_remove (&l, c, LINK_READY);
+      c->ready = false;
+      http_conn_event (c);
+      if (c->fd < 0)
+        http_conn_free (c);
+    }
 }
 
 void

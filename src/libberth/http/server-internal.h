@@ -46,10 +46,24 @@ struct http_server
   char address[INET6_ADDRSTRLEN + 16];
 };
 
-/* Connections ordered by deadline, earliest first.  */
+/* A list of connections, in the order they were appended.  */
 struct conn_list
 {
   struct conn *oldest, *newest;
+};
+
+/* A connection's place in one list.  */
+struct conn_link
+{
+  struct conn *older, *newer;
+};
+
+/* The lists a connection can be on: by deadline (its worker's idle or
+ * linger list), and its worker's ready list.  */
+enum conn_link_kind
+{
+  LINK_DEADLINE,
+  LINK_READY,
 };
 
 struct worker
@@ -65,6 +79,9 @@ struct worker
   /* Lingering connections (LINGER), by deadline: a list of their own, as
    * their deadline is much nearer than the idle ones'.  */
   struct conn_list linger;
+  /* Connections with work left after their share of a wake-up, that epoll
+   * will not report again: served before the next epoll_wait() blocks.  */
+  struct conn_list ready;
   time_t date_second;
   char date[40];
   bool busy; /* events since the last heap trim */
@@ -176,8 +193,13 @@ struct conn
   bool tls_want_write; /* libssl needs the socket writable to go on */
   bool tls_want_read;  /* a write waits for libssl to read first */
   enum conn_state state;
-  struct conn_list *list; /* which of its worker's lists holds it */
-  struct conn *older, *newer;
+  struct conn_list *list;    /* which list by deadline holds it */
+  struct conn_link links[2]; /* by enum conn_link_kind */
+  bool ready;                /* on its worker's ready list */
+  /* This wake-up's share: read once, begin BUDGET more requests; MORE
+   * when the share ran out with work left.  */
+  bool did_read, more;
+  unsigned budget;
   uint64_t deadline_ns;
   uint32_t events; /* registered with epoll */
 
@@ -246,6 +268,9 @@ int http_parse_chunk_size (const char *line, size_t len, uint64_t *size);
 void http_conn_open (struct worker *w, int fd);
 /* Epoll reported C ready: go on with what it is doing.  */
 void http_conn_event (struct conn *c);
+/* Give each connection of W's ready list its turn (conn.c frees those
+ * that close).  */
+void http_conn_run_ready (struct worker *w);
 /* Close C's socket and abandon its request; C itself stays allocated
  * (c->fd is then -1) until http_conn_free().  */
 void http_conn_close (struct conn *c);

@@ -517,6 +517,8 @@ next_timeout (struct worker *w)
         if (timeout < 0 || t < timeout)
           timeout = t;
       }
+  if (w->ready.oldest)
+    return 0; /* a look at the sockets, then the ready ones go on */
   if (w->busy && (timeout < 0 || timeout > TRIM_AFTER_MS))
     timeout = TRIM_AFTER_MS;
   return timeout;
@@ -580,6 +582,7 @@ worker_main (void *arg)
                 http_conn_free (c);
             }
         }
+      http_conn_run_ready (w);
       /* Idle and linger timeouts.  */
       expire (&w->idle, now_ns ());
       expire (&w->linger, now_ns ());
