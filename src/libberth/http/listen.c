@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -19,6 +20,9 @@
 /* Most connections one wake-up accepts, so that one busy listener does not
  * starve the connections of its worker.  */
 #define ACCEPT_BATCH 32
+/* How long a worker that could not even keep a spare descriptor stops
+ * watching the listener.  */
+#define LISTEN_PAUSE_NS (100 * 1000000ULL)
 
 /* --- TLS ---------------------------------------------------------------- */
 
@@ -264,6 +268,59 @@ http_listen_open (struct http_server *s, const char *listen, berth_error_t *err)
 
 /* --- Accepting ---------------------------------------------------------- */
 
+/* Stop watching the listening socket for LISTEN_PAUSE_NS: with no
+ * descriptor to take a connection with, the level-triggered listener
+ * would wake the worker in a loop.  */
+static void
+pause_listener (struct worker *w)
+{
+  if (w->listen_paused_until)
+    return;
+  epoll_ctl (w->epfd, EPOLL_CTL_DEL, w->server->listen_fd, NULL);
+  w->listen_paused_until = now_ns () + LISTEN_PAUSE_NS;
+}
+
+int
+http_listen_watch (struct worker *w)
+{
+  struct epoll_event e;
+  e.events = EPOLLIN | EPOLLEXCLUSIVE;
+  e.data.ptr = &w->server->listen_fd;
+  if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->server->listen_fd, &e) < 0)
+    {
+      w->listen_paused_until = now_ns () + LISTEN_PAUSE_NS; /* try again */
+      return -1;
+    }
+  w->listen_paused_until = 0;
+  return 0;
+}
+
+/* accept() found no descriptor.  The spare one makes room to take the
+ * connection and close it, so that its client learns at once.  Several
+ * workers share the process's descriptors: between the close of the
+ * spare and the accept() another worker may take the number, and then
+ * the spare cannot be opened again; it is tried again on the next
+ * shortage, and while there is none the listener is paused instead.  */
+static void
+accept_shortage (struct worker *w)
+{
+  struct http_server *srv = w->server;
+  if (w->spare_fd < 0)
+    w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (w->spare_fd >= 0)
+    {
+      int fd;
+      close (w->spare_fd);
+      fd = accept4 (srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd >= 0)
+        close (fd);
+      w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+  http_server_log (srv, HTTP_LOG_WARN, "accept: out of file descriptors");
+  if (w->spare_fd < 0)
+    pause_listener (w);
+}
+
 void
 http_accept (struct worker *w)
 {
@@ -277,18 +334,8 @@ http_accept (struct worker *w)
         {
           if (errno == EINTR || errno == ECONNABORTED)
             continue;
-          if ((errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0)
-            {
-              /* Out of descriptors: take the connection with the spare
-               * one and close it, instead of waking up for it forever.  */
-              close (w->spare_fd);
-              fd = accept4 (srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-              if (fd >= 0)
-                close (fd);
-              w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-              http_server_log (srv, HTTP_LOG_WARN,
-                               "accept: out of file descriptors");
-            }
+          if (errno == EMFILE || errno == ENFILE)
+            accept_shortage (w);
           return;
         }
       http_conn_open (w, fd);

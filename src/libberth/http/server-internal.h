@@ -74,6 +74,8 @@ struct worker
   int epfd;
   int wake_fd;  /* an eventfd: written by http_server_stop() */
   int spare_fd; /* kept open to be closed when accept() hits EMFILE */
+  /* Not 0: the listener is out of the epoll set until then (ns).  */
+  uint64_t listen_paused_until;
   /* Connections by last activity, oldest first: the idle timeout.  */
   struct conn_list idle;
   /* Lingering connections (LINGER), by deadline: a list of their own, as
@@ -284,6 +286,8 @@ int http_listen_open (struct http_server *s, const char *listen,
 /* The TLS context of S from PEM texts.  */
 int http_tls_setup (struct http_server *s, const char *cert_pem,
                     const char *key_pem, berth_error_t *err);
+/* Add the listening socket to W's epoll set (again, after a pause).  */
+int http_listen_watch (struct worker *w);
 /* Accept the connections waiting on the listening socket, a batch.  */
 void http_accept (struct worker *w);
 

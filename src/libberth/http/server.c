@@ -499,26 +499,30 @@ http_request_free (struct http_request *req)
 
 /* --- Workers ----------------------------------------------------------- */
 
-/* The epoll timeout until the earliest deadline of W's lists (-1: none),
- * or until the heap trim when W has been busy.  */
+/* TIMEOUT (ms, -1 for none), shortened to reach DEADLINE (ns).  */
+static int
+timeout_until (int timeout, uint64_t deadline, uint64_t now)
+{
+  int t = deadline <= now ? 0 : (int) ((deadline - now) / 1000000 + 1);
+  return timeout < 0 || t < timeout ? t : timeout;
+}
+
+/* The epoll timeout until the earliest deadline of W (-1: none), or until
+ * the heap trim when W has been busy.  */
 static int
 next_timeout (struct worker *w)
 {
-  const struct conn *first[2] = { w->idle.oldest, w->linger.oldest };
   uint64_t now = now_ns ();
-  int timeout = -1, i;
+  int timeout = -1;
 
-  for (i = 0; i < 2; i++)
-    if (first[i])
-      {
-        int t = first[i]->deadline_ns <= now
-                    ? 0
-                    : (int) ((first[i]->deadline_ns - now) / 1000000 + 1);
-        if (timeout < 0 || t < timeout)
-          timeout = t;
-      }
   if (w->ready.oldest)
     return 0; /* a look at the sockets, then the ready ones go on */
+  if (w->idle.oldest)
+    timeout = timeout_until (timeout, w->idle.oldest->deadline_ns, now);
+  if (w->linger.oldest)
+    timeout = timeout_until (timeout, w->linger.oldest->deadline_ns, now);
+  if (w->listen_paused_until)
+    timeout = timeout_until (timeout, w->listen_paused_until, now);
   if (w->busy && (timeout < 0 || timeout > TRIM_AFTER_MS))
     timeout = TRIM_AFTER_MS;
   return timeout;
@@ -583,6 +587,8 @@ worker_main (void *arg)
             }
         }
       http_conn_run_ready (w);
+      if (w->listen_paused_until && w->listen_paused_until <= now_ns ())
+        http_listen_watch (w);
       /* Idle and linger timeouts.  */
       expire (&w->idle, now_ns ());
       expire (&w->linger, now_ns ());
@@ -678,9 +684,7 @@ http_server_start (const struct http_server_opts *opts,
       e.data.ptr = &w->wake_fd;
       if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->wake_fd, &e) < 0)
         goto fail;
-      e.events = EPOLLIN | EPOLLEXCLUSIVE;
-      e.data.ptr = &s->listen_fd;
-      if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, s->listen_fd, &e) < 0)
+      if (http_listen_watch (w) < 0)
         goto fail;
     }
   for (i = 0; i < threads; i++)
