@@ -181,7 +181,10 @@ typedef void (*http_end_fn) (struct http_request *req, void *ctx);
  * ran, if there was a reader); false when on_data refused the body, the
  * answer was sent before the body, the client went away, a limit was hit
  * or the server stopped mid-request, so that partial work can be undone.
- * Free CTX here. */
+ * Free CTX here, unless the response reads it: the finish callback runs
+ * before the body of the answer is sent, so a context that a
+ * http_respond_stream() READ also uses must be freed by that response's
+ * FREE_CTX, never here (see http_respond_stream). */
 typedef void (*http_finish_fn) (void *ctx, bool completed);
 
 /* Only from the handler (step 1).  ON_END is required. */
@@ -222,7 +225,13 @@ void http_respond_head (struct http_request *req, unsigned status,
 /* A streamed body: READ fills BUF with up to MAX bytes at position POS
  * and returns how many (> 0), 0 at the end, or -1 on error (the
  * connection is then closed).  SIZE may be HTTP_SIZE_UNKNOWN (chunked
- * encoding).  FREE_CTX, if not NULL, runs when the response is done. */
+ * encoding).  FREE_CTX, if not NULL, runs once when the response is done
+ * with: after its last READ, when the client went away or the server
+ * stopped, when another http_respond_* replaces this response, or at once
+ * for HEAD and bodiless statuses.  READ runs after the request's finish
+ * callback (which runs before the answer is queued), and FREE_CTX always
+ * runs after it: so CTX, if the finish callback shares it, belongs to
+ * FREE_CTX alone; the finish callback must not free it. */
 typedef long (*http_read_fn) (void *ctx, uint64_t pos, char *buf, size_t max);
 void http_respond_stream (struct http_request *req, unsigned status,
                           uint64_t size, http_read_fn read, void *ctx,
