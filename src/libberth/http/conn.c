@@ -12,7 +12,12 @@
  *            answer instead of a reset.
  *
  * Idle connections sit on a per-worker list ordered by their last
- * activity, so the timeout costs O(1) per event.  HTTPS goes through
+ * activity, so the timeout costs O(1) per event; lingering ones on a list
+ * of their own, as their deadline is much nearer.  Each wake-up gives a
+ * connection one read, a few requests and a few writes, then its worker
+ * serves the others: what it still has buffered (pipelined requests,
+ * data libssl holds) puts it on the worker's ready list, served before
+ * the worker blocks in epoll again.  HTTPS goes through
  * OpenSSL's libssl on the same non-blocking sockets; files are then read
  * and written through TLS instead of sendfile().  */
 #include "http/server-internal.h"
