@@ -73,6 +73,39 @@ is_tchar (unsigned char c)
   return isalnum (c) || (c && strchr ("!#$%&'*+-.^_`|~", c));
 }
 
+/* One header field, LINE up to END (without the line end), added to
+ * REQ.  0, or the status to answer with.  */
+static unsigned
+parse_field (struct http_request *req, const char *line, const char *end)
+{
+  const char *colon, *v, *ve = end, *q;
+  struct kv kv;
+
+  if (*line == ' ' || *line == '\t')
+    return 400; /* obsolete line folding */
+  colon = memchr (line, ':', end - line);
+  if (colon == NULL || colon == line)
+    return 400;
+  for (q = line; q < colon; q++)
+    if (!is_tchar ((unsigned char) *q))
+      return 400;
+  for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
+    ;
+  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+    ve--;
+  for (q = v; q < ve; q++)
+    if (*q == '\0' || *q == '\r')
+      return 400;
+  if (req->n_headers == MAX_HEADERS)
+    return 431;
+  kv.name = xstrndup (line, colon - line);
+  kv.value = xstrndup (v, ve - v);
+  req->headers
+      = xrealloc (req->headers, (req->n_headers + 1) * sizeof (*req->headers));
+  req->headers[req->n_headers++] = kv;
+  return 0;
+}
+
 unsigned
 http_parse_head (struct http_request *req, char *head, size_t len)
 {
@@ -125,8 +158,8 @@ http_parse_head (struct http_request *req, char *head, size_t len)
   /* The headers.  */
   for (line = eol + 1; line < end; line = eol + 1)
     {
-      char *colon, *v, *ve;
-      struct kv kv;
+      unsigned status;
+      char *ve;
       eol = memchr (line, '\n', end - line);
       if (eol == NULL)
         break;
@@ -135,28 +168,9 @@ http_parse_head (struct http_request *req, char *head, size_t len)
         ve--;
       if (ve == line)
         break; /* the empty line */
-      if (*line == ' ' || *line == '\t')
-        return 400; /* obsolete line folding */
-      colon = memchr (line, ':', ve - line);
-      if (colon == NULL || colon == line)
-        return 400;
-      for (q = line; q < colon; q++)
-        if (!is_tchar ((unsigned char) *q))
-          return 400;
-      for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
-        ;
-      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-        ve--;
-      for (q = v; q < ve; q++)
-        if (*q == '\0' || *q == '\r')
-          return 400;
-      if (req->n_headers == MAX_HEADERS)
-        return 431;
-      kv.name = xstrndup (line, colon - line);
-      kv.value = xstrndup (v, ve - v);
-      req->headers = xrealloc (req->headers,
-                               (req->n_headers + 1) * sizeof (*req->headers));
-      req->headers[req->n_headers++] = kv;
+      status = parse_field (req, line, ve);
+      if (status)
+        return status;
     }
   return 0;
 }
