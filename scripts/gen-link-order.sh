@@ -87,12 +87,17 @@ pid=
 python3 - "$bin" "$out" "$work"/cg.out.* "$work/cg.out" <<'EOF'
 import re, subprocess, sys
 binary, out, dumps = sys.argv[1], sys.argv[2], sys.argv[3:]
+# Each dump's new names, sorted: the order within a part does not matter
+# (it is resident as a whole), and sorted, a new list differs from the
+# old one only where the code did.
 ran = []
 for cg in dumps:
+    part = set()
     for line in open(cg, errors="replace"):
         m = re.match(r"^c?fn=\(\d+\) (.+)$", line.rstrip("\n"))
-        if m and m.group(1) not in ran:
-            ran.append(m.group(1))
+        if m:
+            part.add(m.group(1))
+    ran += sorted(part - set(ran))
 defs = {}
 for l in subprocess.run(["nm", "--defined-only", binary], capture_output=True,
                         text=True, check=True).stdout.splitlines():
