@@ -145,19 +145,25 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   int fd = -1, tries;
 
   /* Loopback's ephemeral ports can run short for a moment when other
-   * programs connect fast too: that is not the server's fault.  */
+   * programs connect fast too, and libFuzzer's SIGALRM can interrupt the
+   * connect: neither is the server's fault, so a new socket tries again.  */
   for (tries = 0; tries < 1000; tries++)
     {
+      int saved;
+
       fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd >= 0
           && connect (fd, (struct sockaddr *) &address, sizeof (address)) == 0)
         break;
+      saved = errno;
       if (fd >= 0)
         close (fd);
       fd = -1;
-      if (errno != EADDRNOTAVAIL && errno != EAGAIN)
+      errno = saved;
+      if (errno != EADDRNOTAVAIL && errno != EAGAIN && errno != EINTR)
         break;
-      usleep (1000);
+      if (errno != EINTR)
+        usleep (1000);
     }
   if (fd < 0)
     {
@@ -189,6 +195,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (p.revents & POLLIN)
         {
           ssize_t n = recv (fd, buf, sizeof (buf), 0);
+          if (n < 0 && errno == EINTR)
+            continue;
           if (n <= 0)
             break;
           if (!answered && n >= 7 && memcmp (buf, "HTTP/1.", 7) != 0)
@@ -201,6 +209,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       else if (p.revents & POLLOUT)
         {
           ssize_t n = send (fd, data + off, size - off, MSG_NOSIGNAL);
+          if (n < 0 && errno == EINTR)
+            continue;
           if (n < 0)
             off = size;
           else
