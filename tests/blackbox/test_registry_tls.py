@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -123,3 +124,32 @@ def test_half_tls_config_is_refused(tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert p.returncode != 0
     assert "tls" in p.stderr, p.stderr
+
+
+def test_pipelined_requests_buffered_in_tls_all_answered(tls_registry):
+    """Many large requests in one TLS write: a TLS record (16 KiB) holds
+    more than the server reads at once, so after it has answered what it
+    read, the rest waits decrypted inside libssl, where epoll cannot see
+    it.  Every request must be answered (the connection goes back on the
+    worker's ready list), not left until the client gives up."""
+    n = 200
+    raw = socket.create_connection(("127.0.0.1", tls_registry["port"]),
+                                   timeout=20)
+    with tls_registry["ctx"].wrap_socket(raw,
+                                         server_hostname="127.0.0.1") as s:
+        reqs = ["GET /v2/?i=%d HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n"
+                % (i, "p" * 1000)
+                for i in range(n - 1)]
+        reqs.append("GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall("".join(reqs).encode())
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 ") == n, data[-300:]
+    assert data.endswith(b"{}"), data[-300:]
