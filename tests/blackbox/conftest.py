@@ -29,6 +29,17 @@ CGROUP_PARENT = "berth-test-%d" % os.getpid()
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
+def meson_option(name):
+    """The value of build option NAME in the build directory, as text."""
+    out = subprocess.run(["meson", "configure", BUILD], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] == name:
+            return parts[1]
+    raise AssertionError("no option %s in meson configure" % name)
+
+
 def cgroup_hierarchies():
     """Mount points of every cgroup hierarchy (v1 controllers, cgroup2)."""
     out = []

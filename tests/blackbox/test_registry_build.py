@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, meson_option
 from registry_helpers import IS_DOCKER_REGISTRY, REGISTRY
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -19,23 +19,13 @@ pytestmark = pytest.mark.skipif(
     reason="checks the build's own berth-registry")
 
 
-def build_option(name):
-    out = subprocess.run(["meson", "configure", BUILD], capture_output=True,
-                         text=True, check=True).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] == name:
-            return parts[1]
-    raise AssertionError("no option %s in meson configure" % name)
-
-
 def elf_program_headers(path):
     return subprocess.run(["readelf", "-lW", path], capture_output=True,
                           text=True, check=True).stdout
 
 
 def test_static_pie_without_loader():
-    if build_option("static_registry") != "true":
+    if meson_option("static_registry") != "true":
         pytest.skip("built with -Dstatic_registry=false")
     headers = elf_program_headers(BUILT)
     assert "DYN (" in headers, "not position-independent:\n" + headers
@@ -50,7 +40,7 @@ def test_static_pie_without_loader():
 
 
 def test_link_order_names_the_binarys_functions():
-    if build_option("static_registry") != "true":
+    if meson_option("static_registry") != "true":
         pytest.skip("built with -Dstatic_registry=false: no order applied")
     names = []
     with open(ORDER) as f:
