@@ -61,7 +61,8 @@ def tls_registry():
             assert proc.poll() is None, open(log.name).read()
             assert time.time() < deadline, "TLS registry never answered"
             time.sleep(0.05)
-        yield {"port": port, "cert": cert, "ctx": ctx, "top": top}
+        yield {"port": port, "cert": cert, "ctx": ctx, "top": top,
+               "pid": proc.pid}
     finally:
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -153,3 +154,47 @@ def test_pipelined_requests_buffered_in_tls_all_answered(tls_registry):
             data += chunk
     assert data.count(b"HTTP/1.1 200 ") == n, data[-300:]
     assert data.endswith(b"{}"), data[-300:]
+
+
+def read_syscalls(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("syscr:"):
+                return int(line.split()[1])
+    raise AssertionError("no syscr in /proc/%d/io" % pid)
+
+
+@pytest.mark.parametrize("when", ["before-handshake", "after-a-request"])
+def test_partial_tls_record_waits_for_the_socket(tls_registry, when):
+    """A client that sends part of a TLS record and stops: libssl holds the
+    bytes (SSL_has_pending says so) but cannot use them until the rest
+    comes.  The connection waits for the socket instead of going round the
+    worker's ready list, reading again and again: over a quiet second, the
+    server makes (next to) no read calls."""
+    raw = socket.create_connection(("127.0.0.1", tls_registry["port"]),
+                                   timeout=20)
+    try:
+        if when == "before-handshake":
+            raw.sendall(b"\x16\x03\x01\x02\x00\x01")  # a header and 1 byte
+            s = raw
+        else:
+            s = tls_registry["ctx"].wrap_socket(raw,
+                                                server_hostname="127.0.0.1")
+            s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+            # Part of an application-data record, under the TLS layer.
+            os.write(s.fileno(), b"\x17\x03\x03\x00\x40\x00")
+        time.sleep(0.5)
+        pid = tls_registry["pid"]
+        before = read_syscalls(pid)
+        time.sleep(1)
+        reads = read_syscalls(pid) - before
+        assert reads < 50, "%d reads in a quiet second: the worker spins" % reads
+        # The server still answers others.
+        c = http.client.HTTPSConnection("127.0.0.1", tls_registry["port"],
+                                        context=tls_registry["ctx"], timeout=10)
+        c.request("GET", "/v2/")
+        assert c.getresponse().status == 200
+        c.close()
+    finally:
+        raw.close()

@@ -129,6 +129,7 @@ conn_recv (struct conn *c, void *buf, size_t n)
     }
   ERR_clear_error ();
   c->tls_want_write = false;
+  c->tls_read_blocked = false;
   r = SSL_read_ex (c->ssl, buf, n, &got);
   if (r == 1)
     return (ssize_t) got;
@@ -136,6 +137,7 @@ conn_recv (struct conn *c, void *buf, size_t n)
   switch (e)
     {
     case SSL_ERROR_WANT_READ:
+      c->tls_read_blocked = true;
       errno = EAGAIN;
       return -1;
     case SSL_ERROR_WANT_WRITE:
@@ -152,6 +154,14 @@ conn_recv (struct conn *c, void *buf, size_t n)
       errno = EPROTO;
       return -1;
     }
+}
+
+/* libssl holds decrypted input a read can take now, which epoll will not
+ * report: not a partial record, which waits for the socket.  */
+static bool
+tls_readable (struct conn *c)
+{
+  return c->ssl && !c->tls_read_blocked && SSL_has_pending (c->ssl);
 }
 
 static ssize_t
@@ -1215,7 +1225,7 @@ conn_step_send (struct conn *c)
     return false;
   /* Pipelined requests, or a new one already in the buffer.  */
   return !(c->state == CONN_HEAD && c->in_off == c->in_len
-           && !(c->ssl && SSL_has_pending (c->ssl)));
+           && !tls_readable (c));
 }
 
 void
@@ -1255,8 +1265,8 @@ http_conn_event (struct conn *c)
   conn_update_events (c);
   /* Buffered work epoll will not report: back after the others' turn.  */
   if (c->more
-      || (c->ssl && (c->state == CONN_HEAD || c->state == CONN_BODY)
-          && c->out_off == c->out_len && SSL_has_pending (c->ssl)))
+      || ((c->state == CONN_HEAD || c->state == CONN_BODY)
+          && c->out_off == c->out_len && tls_readable (c)))
     ready_add (c);
 }
 

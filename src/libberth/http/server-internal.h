@@ -193,7 +193,11 @@ struct conn
   int fd;
   SSL *ssl;
   bool tls_want_write; /* libssl needs the socket writable to go on */
-  bool tls_want_read;  /* a write waits for libssl to read first */
+  /* The last SSL_read stopped for bytes from the socket: what libssl
+   * holds (SSL_has_pending) is a partial record, and EPOLLIN, not the
+   * ready list, brings the rest.  */
+  bool tls_read_blocked;
+  bool tls_want_read; /* a write waits for libssl to read first */
   enum conn_state state;
   struct conn_list *list;    /* which list by deadline holds it */
   struct conn_link links[2]; /* by enum conn_link_kind */
