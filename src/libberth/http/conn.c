@@ -809,6 +809,55 @@ body_data (struct conn *c, const char *data, size_t len)
   return req->discarded <= DISCARD_MAX;
 }
 
+/* One line of a chunked body at P, a chunk size or a trailer field: the
+ * bytes it takes with its end of line, 0 when it is not all there yet, -1
+ * when it is malformed.  */
+static ssize_t
+chunk_line (struct http_request *req, const char *p, size_t avail)
+{
+  const char *eol = memchr (p, '\n', avail);
+  size_t n_line;
+
+  if (eol == NULL)
+    return avail > 4096 ? -1 : 0;
+  n_line = (size_t) (eol - p);
+  if (n_line > 0 && p[n_line - 1] == '\r')
+    n_line--;
+  if (req->chunk_state == CHUNK_TRAILER)
+    {
+      /* A NUL would hide the rest of the line.  */
+      if (memchr (p, '\0', n_line))
+        return -1;
+      if (n_line == 0)
+        req->body_done = true;
+    }
+  else
+    {
+      if (http_parse_chunk_size (p, n_line, &req->chunk_left) < 0)
+        return -1;
+      req->chunk_state = req->chunk_left ? CHUNK_DATA : CHUNK_TRAILER;
+    }
+  return eol - p + 1;
+}
+
+/* The end of line after a chunk's data, as chunk_line answers.  */
+static ssize_t
+chunk_data_end (struct http_request *req, const char *p, size_t avail)
+{
+  ssize_t n;
+
+  if (avail < 2 && p[0] == '\r')
+    return 0;
+  if (p[0] == '\n')
+    n = 1;
+  else if (p[0] == '\r' && p[1] == '\n')
+    n = 2;
+  else
+    return -1;
+  req->chunk_state = CHUNK_SIZE;
+  return n;
+}
+
 /* Step 2: decode the body in C's input buffer.  Returns the bytes used;
  * sets *STOP when the connection must answer and close.  */
 static size_t
@@ -821,78 +870,37 @@ body_feed (struct conn *c, char *data, size_t len, bool *stop)
     {
       char *p = data + used;
       size_t avail = len - used, n;
-      if (!req->chunked)
+      ssize_t k;
+
+      if (!req->chunked || req->chunk_state == CHUNK_DATA)
         {
-          n = avail < req->body_left ? avail : (size_t) req->body_left;
-          req->body_left -= n;
+          uint64_t *left = req->chunked ? &req->chunk_left : &req->body_left;
+          n = avail < *left ? avail : (size_t) *left;
+          *left -= n;
           used += n;
-          if (!body_data (c, p, n))
-            *stop = true;
-          if (req->body_left == 0)
-            req->body_done = true;
-          continue;
-        }
-      switch (req->chunk_state)
-        {
-        case CHUNK_SIZE:
-        case CHUNK_TRAILER:
-          {
-            char *eol = memchr (p, '\n', avail);
-            size_t n_line;
-            if (eol == NULL)
-              {
-                if (avail > 4096)
-                  goto bad;
-                return used;
-              }
-            n_line = (size_t) (eol - p);
-            used += n_line + 1;
-            if (n_line > 0 && p[n_line - 1] == '\r')
-              n_line--;
-            if (req->chunk_state == CHUNK_TRAILER)
-              {
-                /* A NUL would hide the rest of the line.  */
-                if (memchr (p, '\0', n_line))
-                  goto bad;
-                if (n_line == 0)
-                  req->body_done = true;
-                continue;
-              }
-            if (http_parse_chunk_size (p, n_line, &req->chunk_left) < 0)
-              goto bad;
-            req->chunk_state = req->chunk_left ? CHUNK_DATA : CHUNK_TRAILER;
-            continue;
-          }
-        case CHUNK_DATA:
-          n = avail < req->chunk_left ? avail : (size_t) req->chunk_left;
-          req->chunk_left -= n;
-          used += n;
-          if (req->chunk_left == 0)
+          if (req->chunked && *left == 0)
             req->chunk_state = CHUNK_DATA_END;
           if (!body_data (c, p, n))
             *stop = true;
-          continue;
-        case CHUNK_DATA_END:
-          if (avail < 2 && p[0] == '\r')
-            return used;
-          if (p[0] == '\n')
-            used += 1;
-          else if (p[0] == '\r' && p[1] == '\n')
-            used += 2;
-          else
-            goto bad;
-          req->chunk_state = CHUNK_SIZE;
+          if (!req->chunked && *left == 0)
+            req->body_done = true;
           continue;
         }
+      k = req->chunk_state == CHUNK_DATA_END ? chunk_data_end (req, p, avail)
+                                             : chunk_line (req, p, avail);
+      if (k == 0)
+        return used;
+      if (k < 0)
+        {
+          if (!req->has_response || !req->body_failed)
+            http_respond_text (req, 400, "400 bad chunked body\n");
+          req->body_failed = true;
+          *stop = true;
+          return len;
+        }
+      used += (size_t) k;
     }
   return used;
-
-bad:
-  if (!req->has_response || !req->body_failed)
-    http_respond_text (req, 400, "400 bad chunked body\n");
-  req->body_failed = true;
-  *stop = true;
-  return len;
 }
 
 /* Consume N bytes of C's input: by offset, the bytes stay where they are

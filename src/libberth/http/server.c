@@ -620,23 +620,13 @@ server_free (struct http_server *s)
   free (s);
 }
 
-int
-http_server_start (const struct http_server_opts *opts,
-                   struct http_server **out, berth_error_t *err)
+/* A server with OPTS' settings, not yet listening.  */
+static struct http_server *
+server_new (const struct http_server_opts *opts)
 {
-  struct http_server *s;
-  unsigned threads = opts->threads, i;
-  int r;
+  struct http_server *s = xmalloc0 (sizeof (*s));
+  unsigned i;
 
-  if ((opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
-    return berth_make_invalid (err, "TLS needs both a certificate and a key");
-  if (threads == 0)
-    {
-      long n = sysconf (_SC_NPROCESSORS_ONLN);
-      threads = n > 0 ? (unsigned) n : 1;
-    }
-
-  s = xmalloc0 (sizeof (*s));
   s->listen_fd = -1;
   s->routes = xmalloc0 ((opts->n_routes + 1) * sizeof (*s->routes));
   for (i = 0; i < opts->n_routes; i++)
@@ -652,19 +642,16 @@ http_server_start (const struct http_server_opts *opts,
   s->timeout_ns = (uint64_t) (opts->timeout_seconds ? opts->timeout_seconds
                                                     : DEFAULT_TIMEOUT)
                   * 1000000000ULL;
-  if (opts->tls_cert_pem
-      && (r = http_tls_setup (s, opts->tls_cert_pem, opts->tls_key_pem, err))
-             < 0)
-    {
-      server_free (s);
-      return r;
-    }
-  r = http_listen_open (s, opts->listen, err);
-  if (r < 0)
-    {
-      server_free (s);
-      return r;
-    }
+  return s;
+}
+
+/* THREADS workers for S, each with its epoll set (its wake-up eventfd and
+ * the listener in it), running: 0, or -1 with errno (what started is
+ * left for http_server_stop).  */
+static int
+workers_start (struct http_server *s, unsigned threads)
+{
+  unsigned i;
 
   s->workers = xmalloc0 (threads * sizeof (*s->workers));
   s->n_workers = threads;
@@ -679,13 +666,13 @@ http_server_start (const struct http_server_opts *opts,
       w->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       w->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
       if (w->epfd < 0 || w->wake_fd < 0)
-        goto fail;
+        return -1;
       e.events = EPOLLIN;
       e.data.ptr = &w->wake_fd;
       if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->wake_fd, &e) < 0)
-        goto fail;
+        return -1;
       if (http_listen_watch (w) < 0)
-        goto fail;
+        return -1;
     }
   for (i = 0; i < threads; i++)
     {
@@ -694,17 +681,50 @@ http_server_start (const struct http_server_opts *opts,
       if (e != 0)
         {
           errno = e;
-          goto fail;
+          return -1;
         }
       w->started = true;
     }
+  return 0;
+}
+
+int
+http_server_start (const struct http_server_opts *opts,
+                   struct http_server **out, berth_error_t *err)
+{
+  struct http_server *s;
+  unsigned threads = opts->threads;
+  int r;
+
+  if ((opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
+    return berth_make_invalid (err, "TLS needs both a certificate and a key");
+  if (threads == 0)
+    {
+      long n = sysconf (_SC_NPROCESSORS_ONLN);
+      threads = n > 0 ? (unsigned) n : 1;
+    }
+  s = server_new (opts);
+  if (opts->tls_cert_pem
+      && (r = http_tls_setup (s, opts->tls_cert_pem, opts->tls_key_pem, err))
+             < 0)
+    {
+      server_free (s);
+      return r;
+    }
+  r = http_listen_open (s, opts->listen, err);
+  if (r < 0)
+    {
+      server_free (s);
+      return r;
+    }
+  if (workers_start (s, threads) < 0)
+    {
+      r = berth_make_error (err, errno, "HTTP server: start");
+      http_server_stop (s);
+      return r;
+    }
   *out = s;
   return 0;
-
-fail:
-  r = berth_make_error (err, errno, "HTTP server: start");
-  http_server_stop (s);
-  return r;
 }
 
 const char *
