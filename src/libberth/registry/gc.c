@@ -517,6 +517,20 @@ struct blob_sweep
   time_t now;
 };
 
+/* Now, in seconds, on the clock file timestamps come from.  time() can
+ * lag a fresh mtime by up to a tick at a second's boundary (the kernel
+ * stamps files from a finer clock): a blob committed just before the
+ * collection would seem stamped a second in the future, and be kept even
+ * with no grace period.  */
+static time_t
+now_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ts.tv_sec;
+}
+
 static bool
 too_young (struct registry_storage *s, const char *rel, int64_t grace,
            time_t now, off_t *size)
@@ -541,7 +555,7 @@ sweep_blob (struct blob_sweep *b, const struct registry_digest *d)
     return;
   pthread_rwlock_wrlock (&s->gc_lock);
   /* Re-check: referenced or committed again since the mark began?  */
-  if (noted (s, d->str) || too_young (s, rel, b->grace, time (NULL), &size))
+  if (noted (s, d->str) || too_young (s, rel, b->grace, now_seconds (), &size))
     {
       pthread_rwlock_unlock (&s->gc_lock);
       return;
@@ -663,7 +677,7 @@ registry_gc_run (struct registry_storage *s,
       b.live = strset_new ();
       b.stats = stats;
       b.grace = opts->grace_seconds;
-      b.now = time (NULL);
+      b.now = now_seconds ();
       for (i = 0; i < st.n_m; i++)
         {
           if (st.m[i].deleted)
