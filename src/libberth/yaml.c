@@ -474,10 +474,12 @@ single_quoted_text (const char *s, size_t len, size_t *out_len)
   return out;
 }
 
-/* The text of scalar event E.  libfyaml 0.7.12 writes a run of escaped
- * single quotes ('a''''b') with one quote too many, then cuts the text to
- * the length it expected (a''' for a''b), leaking a buffer; fixed in
- * 0.9.5.  Those scalars are decoded here from their source, into *OWN.  */
+/* The text of scalar event E.  Single-quoted scalars are decoded here
+ * from their source, into *OWN.  libfyaml 0.7.12 writes a run of escaped
+ * single quotes ('a''''b') with one quote too many and cuts the text to
+ * the length it expected (a''' for a''b); it leaks a buffer for a
+ * scalar made of more than a few pieces (escaped quotes, folded lines);
+ * and it folds a CR LF break as two.  Fixed upstream after 0.7.12.  */
 static const char *
 scalar_text (struct builder *b, struct fy_event *e, size_t *len, char **own)
 {
@@ -487,9 +489,7 @@ scalar_text (struct builder *b, struct fy_event *e, size_t *len, char **own)
   const char *s;
 
   if (fy_token_scalar_style (t) == FYSS_SINGLE_QUOTED && a && z
-      && a->input_pos <= z->input_pos && z->input_pos <= b->len
-      && memmem (b->data + a->input_pos, z->input_pos - a->input_pos, "''''",
-                 4))
+      && a->input_pos <= z->input_pos && z->input_pos <= b->len)
     return *own = single_quoted_text (b->data + a->input_pos,
                                       z->input_pos - a->input_pos, len);
   s = fy_token_get_text (t, len);

@@ -232,6 +232,12 @@ test_single_quote_runs (void **state)
                "\"  a'' b\\n\\nc '' \"");
   expect_json ("'a''''\r\nb\r\rc'", "\"a'' b\\nc\"");
   expect_json ("'''''\n\n '", "\"''\\n\"");
+  /* Every single-quoted scalar: one CR LF is one break (a space), and
+   * many folded lines (libfyaml leaks a buffer for those).  */
+  expect_json ("'a\r\n  b'", "\"a b\"");
+  expect_json ("'a\r\n\r\n b'", "\"a\\nb\"");
+  expect_json ("'1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11'",
+               "\"1 2 3 4 5 6 7 8 9 10 11\"");
 }
 
 static void
